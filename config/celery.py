@@ -1,0 +1,35 @@
+"""The Celery app: settings from Django, one queue per stage, task discovery."""
+
+import os
+
+from celery import Celery
+from kombu import Queue as KombuQueue
+
+from config.queues import ROUTES, Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+app = Celery("crm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _declare_queues() -> None:
+    from django.conf import settings
+
+    on_rabbitmq = settings.CELERY_BROKER_URL.startswith(("amqp", "pyamqp"))
+    # Quorum queues are replicated and survive a broker node's loss.
+    arguments = {"x-queue-type": "quorum"} if on_rabbitmq else None
+    app.conf.task_queues = [
+        KombuQueue(queue.value, routing_key=queue.value, queue_arguments=arguments)
+        for queue in Queue
+    ]
+    app.conf.task_default_queue = Queue.DEFAULT.value
+    app.conf.task_routes = {
+        name: {"queue": queue.value} for name, queue in ROUTES.items()
+    }
+    if on_rabbitmq:
+        app.conf.worker_detect_quorum_queues = True
+
+
+_declare_queues()
+app.autodiscover_tasks()

@@ -1,0 +1,24 @@
+"""Test settings: the suite runs on Postgres only, the database the product runs on."""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crm")
+# The integration tests run real workers on Redis; db 15 is theirs alone.
+os.environ.setdefault(
+    "CELERY_BROKER_URL",
+    os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15"),
+)
+
+from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "The test suite runs on PostgreSQL only; DATABASE_URL points elsewhere."
+    )
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SIMULATOR_SEED = "tests"
+SIMULATOR_RECEIPT_DELAY_MS = 0
