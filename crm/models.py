@@ -1,0 +1,132 @@
+"""The CRM core: organizations (tenants), their members, leads and segments."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's place in one organization; the role decides what they may change."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MARKETER = "marketer", "Marketer"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role} of {self.organization})"
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+
+
+class Lead(models.Model):
+    """A person a campaign can reach.
+
+    `phones` and `emails` keep every known contact, the first being the primary one;
+    `phone` and `email` mirror that primary contact in indexed columns, so lookups and
+    segment rules do not scan JSON. Phones are stored in E.164.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="leads"
+    )
+    external_id = models.CharField(max_length=128, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    phones = models.JSONField(default=list, blank=True)
+    emails = models.JSONField(default=list, blank=True)
+    phone = models.CharField(max_length=20, blank=True, default="")
+    email = models.EmailField(max_length=254, blank=True, default="")
+    total_spend = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0")
+    )
+    visits = models.PositiveIntegerField(default=0)
+    timezone = models.CharField(max_length=64, blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    sms_opt_out = models.BooleanField(default=False)
+    email_opt_out = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"],
+                condition=~Q(external_id=""),
+                name="lead_unique_external_id_per_org",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "phone"], name="lead_org_phone"),
+            models.Index(fields=["organization", "email"], name="lead_org_email"),
+            models.Index(fields=["organization", "total_spend"], name="lead_org_spend"),
+            models.Index(fields=["organization", "visits"], name="lead_org_visits"),
+            models.Index(
+                fields=["organization", "created_at"], name="lead_org_created"
+            ),
+            models.Index(fields=["organization", "timezone"], name="lead_org_timezone"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone or self.email or f"Lead {self.pk}"
+
+    def set_contacts(self, *, phones: list[str], emails: list[str]) -> None:
+        """Replace the contact lists and keep the primary columns in step with them."""
+        self.phones = phones
+        self.emails = emails
+        self.phone = phones[0] if phones else ""
+        self.email = emails[0] if emails else ""
+
+    def is_opted_out(self, channel: str) -> bool:
+        return self.sms_opt_out if channel == Channel.SMS else self.email_opt_out
+
+
+class Segment(models.Model):
+    """A named audience: an organization's leads matching a rule tree (crm.rules)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="segments"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    rules = models.JSONField(default=dict)
+    audience_size = models.PositiveIntegerField(null=True, blank=True)
+    audience_counted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="segment_unique_name_per_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,49 @@
+"""Reads over the CRM: the leads a segment or a rule tree selects, and previews."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from crm.models import Lead, Organization, Segment
+from crm.rules import compile_rules
+
+
+@dataclass(frozen=True)
+class SegmentPreview:
+    """How many leads a rule tree selects, and the first few of them by pk."""
+
+    count: int
+    sample: list[Lead]
+
+
+def leads_matching(*, organization: Organization, rules: Any) -> QuerySet[Lead]:
+    """The organization's leads matching a rule tree; raises RuleError if invalid.
+
+    within_last_days counts back from the moment this is called, not from when the
+    queryset is evaluated.
+    """
+    return Lead.objects.filter(organization=organization).filter(compile_rules(rules))
+
+
+def segment_leads(*, segment: Segment) -> QuerySet[Lead]:
+    """The leads of the segment's organization that match its rules."""
+    return Lead.objects.filter(organization_id=segment.organization_id).filter(
+        compile_rules(segment.rules)
+    )
+
+
+def segment_preview(
+    *, organization: Organization, rules: Any, sample_size: int | None = None
+) -> SegmentPreview:
+    """One COUNT query and one query for a sample of the leads a rule tree selects.
+
+    sample_size defaults to settings.CRM_SEGMENT_PREVIEW_SAMPLE, read at call time.
+    """
+    if sample_size is None:
+        sample_size = settings.CRM_SEGMENT_PREVIEW_SAMPLE
+    leads = leads_matching(organization=organization, rules=rules)
+    count = leads.count()
+    sample = list(leads.order_by("pk")[:sample_size]) if count and sample_size else []
+    return SegmentPreview(count=count, sample=sample)
