@@ -1,0 +1,91 @@
+"""The vendor adapter interface: what a messaging vendor does for the pipeline."""
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+Channel = Literal["sms", "email"]
+ReceiptStatus = Literal["DELIVERED", "UNDELIVERED"]
+
+
+class VendorError(Exception):
+    """A vendor refused or could not handle a request."""
+
+
+class VendorUnavailable(VendorError):
+    """The whole call failed for a passing reason (5xx, timeout, connection).
+
+    Nothing in the batch is known to have been sent; the caller retries the batch
+    later, and the vendor's idempotency on send_id makes that retry safe.
+    """
+
+
+class InvalidPayload(VendorError):
+    """A callback body is not what the vendor sends; answer it with a 400."""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    send_id: str
+    channel: Channel
+    to: str
+    body: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    send_id: str
+    accepted: bool
+    vendor_ref: str | None
+    error_code: str | None
+    error_message: str
+    retryable: bool
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class Receipt:
+    vendor_ref: str
+    status: ReceiptStatus
+    error_code: str | None
+    occurred_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class VendorAdapter(abc.ABC):
+    """Turns batches of messages into vendor calls and callbacks into receipts."""
+
+    name: ClassVar[str]
+    # The most messages the vendor takes in one call; send_batch splits above it.
+    max_batch_size: int
+
+    @abc.abstractmethod
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Send the messages: one result per message, in the same order.
+
+        Per-message failures are results; VendorUnavailable means the whole call
+        failed and nothing can be said about any message in it.
+        """
+
+    def fetch_receipts(self, *, limit: int) -> list[Receipt]:
+        """Take up to `limit` receipts the vendor has ready on a queue, if it has one.
+
+        Vendors that only call back through webhooks have none to give.
+        """
+        return []
+
+    @abc.abstractmethod
+    def parse_receipts(
+        self, *, body: bytes, headers: Mapping[str, str]
+    ) -> list[Receipt]:
+        """Read the receipts in a webhook callback; InvalidPayload if malformed."""
+
+    @abc.abstractmethod
+    def verify_signature(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> bool:
+        """Whether a webhook callback was signed by the vendor, recently."""

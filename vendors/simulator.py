@@ -1,0 +1,455 @@
+"""The simulated vendor: the default adapter, with a vendor's failures and receipts.
+
+Every outcome is drawn from a hash of (seed, send id, attempt number of that send id),
+not from a shared random stream, so a seeded run gives the same outcomes however the
+workers happen to interleave.
+"""
+
+import hashlib
+import hmac
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+
+from vendors.base import (
+    Channel,
+    InvalidPayload,
+    OutboundMessage,
+    Receipt,
+    SendResult,
+    VendorAdapter,
+)
+from vendors.simulator_store import Decision, SimulatorStore, store_from_settings
+from vendors.sms import sms_segments
+
+SMS_SEGMENT_COST = Decimal("0.0079")
+EMAIL_COST = Decimal("0.001")
+NO_COST = Decimal("0")
+# Like a real bulk API; the pipeline's batches of 200 go in one call.
+MAX_BATCH_SIZE = 500
+# Share of accepted messages whose receipt says UNDELIVERED.
+UNDELIVERED_SHARE = 0.03
+UNDELIVERED_CODES: dict[Channel, tuple[str, ...]] = {
+    "sms": ("carrier_rejected", "handset_unreachable"),
+    "email": ("mailbox_full", "recipient_rejected"),
+}
+WEBHOOK_TOLERANCE_SECONDS = 300
+TIMESTAMP_HEADER = "X-Simulator-Timestamp"
+SIGNATURE_HEADER = "X-Simulator-Signature"
+RECEIPT_STATUSES = frozenset({"DELIVERED", "UNDELIVERED"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    code: str
+    retryable: bool
+    # Relative share among the failures of a channel the scenario applies to.
+    weight: int
+    channels: frozenset[str]
+    message: str
+
+
+_BOTH = frozenset({"sms", "email"})
+SCENARIOS = (
+    Scenario(
+        code="invalid_number",
+        retryable=False,
+        weight=20,
+        channels=frozenset({"sms"}),
+        message="The number is not a reachable mobile number",
+    ),
+    Scenario(
+        code="bounced",
+        retryable=False,
+        weight=20,
+        channels=frozenset({"email"}),
+        message="The mailbox does not exist",
+    ),
+    Scenario(
+        code="unsubscribed",
+        retryable=False,
+        weight=15,
+        channels=_BOTH,
+        message="The recipient has unsubscribed",
+    ),
+    Scenario(
+        code="spam_detected",
+        retryable=False,
+        weight=10,
+        channels=_BOTH,
+        message="The content was flagged as spam",
+    ),
+    Scenario(
+        code="rate_limited",
+        retryable=True,
+        weight=25,
+        channels=_BOTH,
+        message="Too many requests; try again later",
+    ),
+    Scenario(
+        code="carrier_timeout",
+        retryable=True,
+        weight=15,
+        channels=_BOTH,
+        message="The carrier did not answer in time",
+    ),
+    Scenario(
+        code="service_error",
+        retryable=True,
+        weight=15,
+        channels=_BOTH,
+        message="Temporary error at the vendor",
+    ),
+)
+# 48 bits of the hash per uniform draw: far finer than any share we configure.
+_SCALE = float(1 << 48)
+_SCENARIOS_BY_CODE = {scenario.code: scenario for scenario in SCENARIOS}
+
+
+def _failure_table(channel: Channel) -> tuple[tuple[float, Scenario], ...]:
+    """The channel's scenarios with the cumulative share each one ends at."""
+    applicable = [scenario for scenario in SCENARIOS if channel in scenario.channels]
+    total = sum(scenario.weight for scenario in applicable)
+    table, bound = [], 0
+    for scenario in applicable:
+        bound += scenario.weight
+        table.append((bound / total, scenario))
+    return tuple(table)
+
+
+_FAILURES = {"sms": _failure_table("sms"), "email": _failure_table("email")}
+
+
+@dataclass(frozen=True)
+class SimulatorStats:
+    accepted: int
+    failed: int
+    failed_by_code: dict[str, int]
+    duplicates: int
+    receipts_emitted: int
+    receipts_pending: int
+    success_rate: float
+
+    @property
+    def messages(self) -> int:
+        """Distinct attempts the simulator decided on (duplicates are not)."""
+        return self.accepted + self.failed
+
+
+class SimulatorAdapter(VendorAdapter):
+    """A vendor with configurable success rate, failures, latency, cost and receipts.
+
+    Idempotent on send_id: a send id accepted or permanently failed before gets the
+    same result again and is not a new message; one that failed retryably is tried
+    again as its next attempt.
+    """
+
+    name = "simulator"
+
+    def __init__(
+        self,
+        *,
+        store: SimulatorStore | None = None,
+        success_rate: float | None = None,
+        seed: str | None = None,
+        latency_ms: int | None = None,
+        receipt_delay_ms: int | None = None,
+        webhook_secret: str | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store if store is not None else store_from_settings()
+        self.default_success_rate = _checked_rate(
+            settings.SIMULATOR_SUCCESS_RATE if success_rate is None else success_rate
+        )
+        seed = settings.SIMULATOR_SEED if seed is None else seed
+        # Unseeded, each instance draws its own seed: random, yet one code path.
+        self.seed = seed or secrets.token_hex(16)
+        self.latency_ms = (
+            settings.SIMULATOR_LATENCY_MS if latency_ms is None else latency_ms
+        )
+        self.receipt_delay_ms = (
+            settings.SIMULATOR_RECEIPT_DELAY_MS
+            if receipt_delay_ms is None
+            else receipt_delay_ms
+        )
+        self.webhook_secret = (
+            settings.SIMULATOR_WEBHOOK_SECRET
+            if webhook_secret is None
+            else webhook_secret
+        ).encode()
+        self.max_batch_size = max_batch_size
+        self.clock = clock
+
+    # --- Sending ------------------------------------------------------------------
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for start in range(0, len(messages), self.max_batch_size):
+            results += self._send_call(messages[start : start + self.max_batch_size])
+        return results
+
+    def _send_call(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        if not messages:
+            return []
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        stored_rate, answers = self.store.begin([m.send_id for m in messages])
+        rate = self.default_success_rate if stored_rate is None else stored_rate
+        now = self.clock()
+        results: dict[int, SendResult] = {}
+        undecided: list[int] = []
+        decisions: list[Decision] = []
+        for index, (message, answer) in enumerate(zip(messages, answers, strict=True)):
+            if isinstance(answer, str):
+                results[index] = _decode_result(message.send_id, answer)
+            else:
+                decision, results[index] = self._decide(
+                    message, attempt=answer, rate=rate, now=now
+                )
+                undecided.append(index)
+                decisions.append(decision)
+        for index, earlier in zip(undecided, self.store.commit(decisions), strict=True):
+            # Another call settled this send id in the meantime: its result stands.
+            if earlier is not None:
+                results[index] = _decode_result(messages[index].send_id, earlier)
+        return [results[index] for index in range(len(messages))]
+
+    def _decide(
+        self, message: OutboundMessage, *, attempt: int, rate: float, now: float
+    ) -> tuple[Decision, SendResult]:
+        digest = hashlib.blake2b(
+            f"{self.seed}\x1f{message.send_id}\x1f{attempt}".encode(), digest_size=30
+        ).digest()
+        outcome, detail, pick = (
+            int.from_bytes(digest[start : start + 6]) / _SCALE for start in (0, 6, 12)
+        )
+        if outcome < rate:
+            vendor_ref = f"SIM{digest[18:].hex()}"
+            if detail < UNDELIVERED_SHARE:
+                codes = UNDELIVERED_CODES[message.channel]
+                status, code = "UNDELIVERED", codes[int(pick * len(codes))]
+            else:
+                status, code = "DELIVERED", ""
+            cost = message_cost(message)
+            due_ms = math.ceil(now * 1000) + self.receipt_delay_ms
+            decision = Decision(
+                send_id=message.send_id,
+                kind="accepted",
+                error_code="",
+                result=f"{vendor_ref}||{cost}",
+                receipt_due_ms=due_ms,
+                receipt=f"{due_ms}|{vendor_ref}|{status}|{code}|{message.send_id}",
+            )
+            return decision, SendResult(
+                send_id=message.send_id,
+                accepted=True,
+                vendor_ref=vendor_ref,
+                error_code=None,
+                error_message="",
+                retryable=False,
+                cost=cost,
+            )
+        scenario = next(
+            scenario for bound, scenario in _FAILURES[message.channel] if detail < bound
+        )
+        decision = Decision(
+            send_id=message.send_id,
+            kind="retryable" if scenario.retryable else "permanent",
+            error_code=scenario.code,
+            result="" if scenario.retryable else f"|{scenario.code}|0",
+        )
+        return decision, _failure(message.send_id, scenario)
+
+    # --- Run-time control and statistics ------------------------------------------
+
+    @property
+    def success_rate(self) -> float:
+        stored = self.store.success_rate()
+        return self.default_success_rate if stored is None else stored
+
+    def set_success_rate(self, rate: float) -> None:
+        """Change the success rate for every process sharing the store, from now on."""
+        self.store.set_success_rate(_checked_rate(rate))
+
+    def stats(self) -> SimulatorStats:
+        counters = self.store.counters()
+        failed_by_code = {
+            name.removeprefix("failed:"): count
+            for name, count in counters.items()
+            if name.startswith("failed:")
+        }
+        return SimulatorStats(
+            accepted=counters.get("accepted", 0),
+            failed=sum(failed_by_code.values()),
+            failed_by_code=failed_by_code,
+            duplicates=counters.get("duplicates", 0),
+            receipts_emitted=counters.get("receipts_emitted", 0),
+            receipts_pending=self.store.pending_receipts(),
+            success_rate=self.success_rate,
+        )
+
+    def accepted_counts(self) -> dict[str, int]:
+        """How many times each send id was accepted: 1 each, if nothing went twice."""
+        return self.store.accepted_counts()
+
+    def reset(self) -> None:
+        """Forget every message, statistic and receipt, and the run-time rate."""
+        self.store.reset()
+
+    # --- Receipts -----------------------------------------------------------------
+
+    def fetch_receipts(self, *, limit: int) -> list[Receipt]:
+        now_ms = math.floor(self.clock() * 1000)
+        popped = self.store.pop_receipts(now_ms=now_ms, limit=limit)
+        return [_decode_receipt(raw) for raw in popped]
+
+    def sign(self, body: bytes, timestamp: int) -> str:
+        """The hex HMAC-SHA256 of "<timestamp>.<body>" under the webhook secret."""
+        signed = str(timestamp).encode() + b"." + body
+        return hmac.new(self.webhook_secret, signed, hashlib.sha256).hexdigest()
+
+    def webhook_callback(
+        self, receipts: Sequence[Receipt], *, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a signed callback carrying these receipts."""
+        timestamp = int(self.clock()) if timestamp is None else timestamp
+        body = json.dumps(
+            {
+                "receipts": [
+                    {
+                        "vendor_ref": receipt.vendor_ref,
+                        "status": receipt.status,
+                        "error_code": receipt.error_code,
+                        "occurred_at": receipt.occurred_at.isoformat(),
+                    }
+                    for receipt in receipts
+                ]
+            }
+        ).encode()
+        headers = {
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: self.sign(body, timestamp),
+        }
+        return body, headers
+
+    def verify_signature(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> bool:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
+        signature = lowered.get(SIGNATURE_HEADER.lower(), "")
+        if not timestamp.isdigit() or not signature:
+            return False
+        now = self.clock() if now is None else now
+        # A captured callback replayed later is refused, however well signed.
+        if abs(now - int(timestamp)) > WEBHOOK_TOLERANCE_SECONDS:
+            return False
+        expected = self.sign(body, int(timestamp))
+        return hmac.compare_digest(expected.encode(), signature.encode())
+
+    def parse_receipts(
+        self, *, body: bytes, headers: Mapping[str, str]
+    ) -> list[Receipt]:
+        try:
+            payload = json.loads(body)
+            entries = payload["receipts"]
+        except (ValueError, TypeError, KeyError) as error:
+            raise InvalidPayload(f"not a receipts callback: {error}") from error
+        if not isinstance(entries, list):
+            raise InvalidPayload("receipts must be a list")
+        return [_receipt(entry) for entry in entries]
+
+
+def message_cost(message: OutboundMessage) -> Decimal:
+    """What the simulator charges for an accepted message."""
+    if message.channel == "sms":
+        return SMS_SEGMENT_COST * sms_segments(message.body)
+    return EMAIL_COST
+
+
+def _failure(send_id: str, scenario: Scenario) -> SendResult:
+    return SendResult(
+        send_id=send_id,
+        accepted=False,
+        vendor_ref=None,
+        error_code=scenario.code,
+        error_message=scenario.message,
+        retryable=scenario.retryable,
+        cost=NO_COST,
+    )
+
+
+def _decode_result(send_id: str, encoded: str) -> SendResult:
+    """A final result as stored, "<vendor_ref>|<error_code>|<cost>", one name empty."""
+    vendor_ref, error_code, cost = encoded.split("|")
+    if not vendor_ref:
+        return _failure(send_id, _SCENARIOS_BY_CODE[error_code])
+    return SendResult(
+        send_id=send_id,
+        accepted=True,
+        vendor_ref=vendor_ref,
+        error_code=None,
+        error_message="",
+        retryable=False,
+        cost=Decimal(cost),
+    )
+
+
+def _decode_receipt(encoded: str) -> Receipt:
+    """A queued receipt, "<due ms>|<vendor_ref>|<status>|<error_code>|<send_id>"."""
+    due_ms, vendor_ref, status, error_code, send_id = encoded.split("|", 4)
+    occurred_at = datetime.fromtimestamp(int(due_ms) / 1000, UTC)
+    raw = {
+        "vendor_ref": vendor_ref,
+        "send_id": send_id,
+        "status": status,
+        "error_code": error_code or None,
+        "occurred_at": occurred_at.isoformat(),
+    }
+    return Receipt(
+        vendor_ref=vendor_ref,
+        status="DELIVERED" if status == "DELIVERED" else "UNDELIVERED",
+        error_code=error_code or None,
+        occurred_at=occurred_at,
+        raw=raw,
+    )
+
+
+def _receipt(entry: object) -> Receipt:
+    if not isinstance(entry, dict):
+        raise InvalidPayload("a receipt must be an object")
+    vendor_ref, status = entry.get("vendor_ref"), entry.get("status")
+    error_code = entry.get("error_code")
+    if not isinstance(vendor_ref, str) or not vendor_ref:
+        raise InvalidPayload("a receipt needs a vendor_ref")
+    if status not in RECEIPT_STATUSES:
+        raise InvalidPayload(f"unknown receipt status {status!r}")
+    if error_code is not None and not isinstance(error_code, str):
+        raise InvalidPayload("error_code must be a string or null")
+    try:
+        occurred_at = datetime.fromisoformat(entry["occurred_at"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidPayload(f"occurred_at must be ISO 8601: {error}") from error
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return Receipt(
+        vendor_ref=vendor_ref,
+        status=status,
+        error_code=error_code,
+        occurred_at=occurred_at,
+        raw=entry,
+    )
+
+
+def _checked_rate(rate: float) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"a success rate is between 0 and 1, got {rate}")
+    return float(rate)
