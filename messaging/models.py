@@ -1,0 +1,193 @@
+"""Every outbound message, the dispatches owning them, and the vendors' receipts."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from crm.models import Channel, Lead, Organization
+
+
+class Dispatch(models.Model):
+    """One stream of messages with its own counters: a campaign's run, or an automation.
+
+    Whatever creates messages (a broadcast campaign, a nurture sequence, reminders,
+    dunning) owns a dispatch; the pipeline only knows dispatches, so every message goes
+    through the same claim, send, retry and receipt code. Counters are kept in step
+    with the logs in the same transactions that move the logs, and always equal a
+    count over them (`reconcile_stats` checks).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        COMPLETED = "completed", "Completed"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="dispatches"
+    )
+    label = models.CharField(max_length=200)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
+    # A Celery task name called with the dispatch id once nothing is left non-final;
+    # lets the owner (say, a campaign) learn of it without messaging importing it.
+    on_finish_task = models.CharField(max_length=200, blank=True, default="")
+    # How many logs the owner will create, once it knows (a campaign, when its
+    # audience is fully chunked). Until then, and always for an automation's
+    # open-ended dispatch, the dispatch cannot complete.
+    expected_audience = models.PositiveIntegerField(null=True, blank=True)
+    audience = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "dispatches"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class LogStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINAL_STATUSES = (
+    LogStatus.DELIVERED,
+    LogStatus.FAILED,
+    LogStatus.SKIPPED,
+    LogStatus.CANCELLED,
+)
+
+
+class CommunicationLog(models.Model):
+    """One outbound message, from its creation to its final state.
+
+    `dedupe_key` makes creation idempotent within a dispatch (a broadcast keys on the
+    lead); `send_id` is the idempotency key the vendor sees, made once and kept across
+    retries, so a message re-sent after a crash is still one message.
+    """
+
+    dispatch = models.ForeignKey(
+        Dispatch, on_delete=models.CASCADE, related_name="logs"
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="logs"
+    )
+    dedupe_key = models.CharField(max_length=120)
+    send_id = models.CharField(max_length=120, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(max_length=254, blank=True, default="")
+    subject = models.CharField(max_length=255, blank=True, default="")
+    body = models.TextField()
+    status = models.CharField(
+        max_length=12, choices=LogStatus, default=LogStatus.PENDING
+    )
+    skip_reason = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    vendor = models.CharField(max_length=32, blank=True, default="")
+    vendor_ref = models.CharField(max_length=120, blank=True, default="")
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.CharField(max_length=255, blank=True, default="")
+    cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dispatch", "dedupe_key"], name="log_unique_key_per_dispatch"
+            ),
+            models.UniqueConstraint(
+                fields=["vendor", "vendor_ref"],
+                condition=~Q(vendor_ref=""),
+                name="log_unique_vendor_ref",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["dispatch", "status"], name="log_dispatch_status"),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="log_pending_due",
+            ),
+            models.Index(
+                fields=["last_attempt_at"],
+                condition=Q(status="processing"),
+                name="log_processing_since",
+            ),
+            models.Index(fields=["lead", "created_at"], name="log_lead_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.send_id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class DeliveryReceipt(models.Model):
+    """A vendor's word on a message, stored as it came before it is applied to the log.
+
+    Unique on (vendor, vendor_ref, status): the same receipt twice is stored once, so
+    it can never be counted twice.
+    """
+
+    class Status(models.TextChoices):
+        DELIVERED = "DELIVERED", "Delivered"
+        UNDELIVERED = "UNDELIVERED", "Undelivered"
+
+    vendor = models.CharField(max_length=32)
+    vendor_ref = models.CharField(max_length=120)
+    status = models.CharField(max_length=12, choices=Status)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    raw = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    log = models.ForeignKey(
+        CommunicationLog,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="receipts",
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # Why the receipt changed nothing: a duplicate of a final state, unmatched, ...
+    outcome = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "vendor_ref", "status"], name="receipt_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
+                name="receipt_unprocessed",
+            ),
+            models.Index(fields=["received_at", "status"], name="receipt_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_ref} {self.status}"

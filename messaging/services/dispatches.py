@@ -1,0 +1,179 @@
+"""Dispatches: their lifecycle, their counters, and the check that they still add up."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from crm.models import Organization
+from messaging.models import CommunicationLog, Dispatch, LogStatus
+
+COUNTERS = (
+    "audience",
+    "skipped",
+    "pending",
+    "sent",
+    "delivered",
+    "failed",
+    "cancelled",
+)
+NON_FINAL = (LogStatus.PENDING, LogStatus.PROCESSING, LogStatus.SENT)
+
+
+class DispatchStateError(Exception):
+    """The dispatch is not in a state that allows what was asked."""
+
+
+def dispatch_create(
+    *,
+    organization: Organization,
+    label: str,
+    channel: str,
+    on_finish_task: str = "",
+) -> Dispatch:
+    return Dispatch.objects.create(
+        organization=organization,
+        label=label,
+        channel=channel,
+        on_finish_task=on_finish_task,
+    )
+
+
+def dispatch_expect(*, dispatch_id: int, audience: int) -> None:
+    """Say how many logs the dispatch will hold in all; it may complete after that."""
+    Dispatch.objects.filter(pk=dispatch_id).update(expected_audience=audience)
+    transaction.on_commit(lambda: _finish_later(dispatch_id))
+
+
+def _finish_later(dispatch_id: int) -> None:
+    celery_app.send_task("messaging.finish_dispatch", args=[dispatch_id])
+
+
+def dispatch_counters_add(*, dispatch_id: int, cost: Decimal = Decimal("0"), **deltas):
+    """Move counters by these deltas, inside the transaction that moved the logs."""
+    changes = {name: F(name) + delta for name, delta in deltas.items() if delta}
+    if cost:
+        changes["cost"] = F("cost") + cost
+    if changes:
+        Dispatch.objects.filter(pk=dispatch_id).update(**changes)
+
+
+def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
+    """Mark the dispatch completed once no log is left non-final; tell its owner.
+
+    Called after every stage that can make logs final. The counters are a cheap first
+    test; the existence query settles it (sent logs still await their receipts).
+    """
+    with transaction.atomic():
+        dispatch = (
+            Dispatch.objects.select_for_update()
+            .filter(pk=dispatch_id, status=Dispatch.Status.ACTIVE)
+            .first()
+        )
+        if dispatch is None or dispatch.pending or dispatch.expected_audience is None:
+            return False
+        if dispatch.audience < dispatch.expected_audience:
+            return False
+        if dispatch.logs.filter(status__in=NON_FINAL).exists():
+            return False
+        dispatch.status = Dispatch.Status.COMPLETED
+        dispatch.finished_at = timezone.now()
+        dispatch.save(update_fields=["status", "finished_at"])
+        if dispatch.on_finish_task:
+            transaction.on_commit(
+                lambda: celery_app.send_task(
+                    dispatch.on_finish_task, args=[dispatch.pk]
+                )
+            )
+    return True
+
+
+def dispatch_pause(*, dispatch: Dispatch) -> None:
+    updated = Dispatch.objects.filter(
+        pk=dispatch.pk, status=Dispatch.Status.ACTIVE
+    ).update(status=Dispatch.Status.PAUSED)
+    if not updated:
+        raise DispatchStateError(f"{dispatch} is {dispatch.status}, not active")
+
+
+def dispatch_resume(*, dispatch: Dispatch) -> None:
+    updated = Dispatch.objects.filter(
+        pk=dispatch.pk, status=Dispatch.Status.PAUSED
+    ).update(status=Dispatch.Status.ACTIVE)
+    if not updated:
+        raise DispatchStateError(f"{dispatch} is {dispatch.status}, not paused")
+
+
+def dispatch_cancel(*, dispatch: Dispatch) -> int:
+    """Cancel every log not yet handed to the vendor; return how many.
+
+    Logs a worker is sending at this moment (processing) are left to finish: the
+    vendor may already have them, and their outcome is still recorded.
+    """
+    with transaction.atomic():
+        locked = Dispatch.objects.select_for_update().get(pk=dispatch.pk)
+        if locked.status in (Dispatch.Status.CANCELLED, Dispatch.Status.COMPLETED):
+            raise DispatchStateError(f"{dispatch} is already {locked.status}")
+        now = timezone.now()
+        cancelled = CommunicationLog.objects.filter(
+            dispatch=locked, status=LogStatus.PENDING
+        ).update(status=LogStatus.CANCELLED, next_attempt_at=None, updated_at=now)
+        dispatch_counters_add(
+            dispatch_id=locked.pk, pending=-cancelled, cancelled=cancelled
+        )
+        locked.status = Dispatch.Status.CANCELLED
+        locked.finished_at = now
+        locked.save(update_fields=["status", "finished_at"])
+    return cancelled
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    dispatch_id: int
+    stored: dict
+    counted: dict
+
+    @property
+    def differences(self) -> dict:
+        return {
+            name: (self.stored[name], self.counted[name])
+            for name in self.counted
+            if self.stored[name] != self.counted[name]
+        }
+
+
+def dispatch_count_logs(*, dispatch_id: int) -> dict:
+    """The counters as a count over the logs: the truth the stored ones must equal."""
+    logs = CommunicationLog.objects.filter(dispatch_id=dispatch_id)
+    counted = logs.aggregate(
+        audience=Count("id"),
+        skipped=Count("id", filter=Q(status=LogStatus.SKIPPED)),
+        pending=Count(
+            "id", filter=Q(status__in=[LogStatus.PENDING, LogStatus.PROCESSING])
+        ),
+        sent=Count("id", filter=Q(sent_at__isnull=False)),
+        delivered=Count("id", filter=Q(status=LogStatus.DELIVERED)),
+        failed=Count("id", filter=Q(status=LogStatus.FAILED)),
+        cancelled=Count("id", filter=Q(status=LogStatus.CANCELLED)),
+        cost=Sum("cost"),
+    )
+    counted["cost"] = counted["cost"] or Decimal("0")
+    return counted
+
+
+def dispatch_reconcile(*, dispatch_id: int, repair: bool) -> Reconciliation:
+    """Compare the stored counters with a count over the logs; repair if asked.
+
+    The dispatch row is locked while counting, so no stage moves logs in between.
+    """
+    with transaction.atomic():
+        dispatch = Dispatch.objects.select_for_update().get(pk=dispatch_id)
+        counted = dispatch_count_logs(dispatch_id=dispatch_id)
+        stored = {name: getattr(dispatch, name) for name in counted}
+        result = Reconciliation(dispatch_id=dispatch_id, stored=stored, counted=counted)
+        if repair and result.differences:
+            Dispatch.objects.filter(pk=dispatch_id).update(**counted)
+    return result

@@ -1,0 +1,83 @@
+"""Recovery: release work a dead worker left claimed, and send failed logs again."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.models import CommunicationLog, Dispatch, LogStatus
+from messaging.services.dispatches import dispatch_counters_add
+from messaging.services.logs import new_send_id
+from messaging.sql import update_from_rows
+
+
+def logs_release_stuck(*, older_than: timedelta) -> int:
+    """Put logs claimed longer ago than `older_than` back to pending, due now.
+
+    Their worker died between claim and record. Sending them again is safe: they keep
+    their send id, and the vendor answers a known send id with its first result.
+    """
+    now = timezone.now()
+    return CommunicationLog.objects.filter(
+        status=LogStatus.PROCESSING, last_attempt_at__lt=now - older_than
+    ).update(status=LogStatus.PENDING, next_attempt_at=now, updated_at=now)
+
+
+def logs_retry_failed(*, dispatch_ids: list[int] | None = None) -> int:
+    """Send failed logs again from a fresh attempt count; return how many.
+
+    A log the vendor accepted and then could not deliver needs a new send id: under
+    its old one the vendor would answer with the old acceptance and send nothing.
+    What was spent on earlier attempts stays in the log's cost.
+    """
+    failed = CommunicationLog.objects.filter(status=LogStatus.FAILED).exclude(
+        dispatch__status=Dispatch.Status.CANCELLED
+    )
+    if dispatch_ids is not None:
+        failed = failed.filter(dispatch_id__in=dispatch_ids)
+    retried = 0
+    for dispatch_id in failed.values_list("dispatch_id", flat=True).distinct():
+        retried += _retry_failed_of(dispatch_id=dispatch_id)
+    return retried
+
+
+def _retry_failed_of(*, dispatch_id: int) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        Dispatch.objects.select_for_update().filter(pk=dispatch_id).first()
+        logs = CommunicationLog.objects.filter(
+            dispatch_id=dispatch_id, status=LogStatus.FAILED
+        )
+        were_sent = list(
+            logs.filter(sent_at__isnull=False).values_list("pk", flat=True)
+        )
+        update_from_rows(
+            table=CommunicationLog._meta.db_table,
+            columns=[("id", "bigint"), ("send_id", "varchar(120)")],
+            rows=[
+                (pk, new_send_id(scope=f"d{dispatch_id}", key=f"{pk}r"))
+                for pk in were_sent
+            ],
+            assignments="send_id = v.send_id",
+        )
+        count = logs.update(
+            status=LogStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            error_code="",
+            error_message="",
+            sent_at=None,
+            failed_at=None,
+            vendor_ref="",
+            updated_at=now,
+        )
+        dispatch_counters_add(
+            dispatch_id=dispatch_id,
+            failed=-count,
+            pending=count,
+            sent=-len(were_sent),
+        )
+        Dispatch.objects.filter(
+            pk=dispatch_id, status=Dispatch.Status.COMPLETED
+        ).update(status=Dispatch.Status.ACTIVE, finished_at=None)
+    return count

@@ -1,0 +1,240 @@
+"""Sending: claim due logs atomically, call the vendor once a batch, record outcomes."""
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging.backoff import next_attempt_at
+from messaging.models import CommunicationLog, Dispatch, LogStatus
+from messaging.services.dispatches import (
+    dispatch_counters_add,
+    dispatch_finish_if_done,
+)
+from messaging.sql import update_from_rows
+from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
+from vendors.registry import get_adapter
+
+logger = logging.getLogger(__name__)
+
+# One vendor call per claimed batch. 200 matches the largest chunk, so a chunk's logs
+# usually go out in one call; the adapter splits further to its vendor's own limit.
+SEND_BATCH_SIZE = 200
+VENDOR_UNAVAILABLE = "vendor_unavailable"
+_LOG_TABLE = CommunicationLog._meta.db_table
+_rng = random.SystemRandom()
+
+
+@dataclass
+class SendOutcome:
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    next_due: datetime | None = None
+    finished: bool = False
+    unrecorded: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClaimedLog:
+    id: int
+    send_id: str
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    attempts: int
+
+
+def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLog]:
+    """Move up to `limit` due pending logs to processing; no two workers get one log.
+
+    SKIP LOCKED lets concurrent claimers pass over each other's rows instead of
+    waiting; the status condition on the update makes a claim exact even where the
+    database ignores row locks (SQLite runs one writer at a time anyway).
+    """
+    with transaction.atomic():
+        ids = list(
+            CommunicationLog.objects.filter(
+                dispatch_id=dispatch_id,
+                status=LogStatus.PENDING,
+                next_attempt_at__lte=now,
+            )
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        CommunicationLog.objects.filter(pk__in=ids, status=LogStatus.PENDING).update(
+            status=LogStatus.PROCESSING,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            updated_at=now,
+        )
+        rows = CommunicationLog.objects.filter(
+            pk__in=ids, status=LogStatus.PROCESSING, last_attempt_at=now
+        ).values_list(
+            "pk", "send_id", "channel", "recipient", "subject", "body", "attempts"
+        )
+        return [ClaimedLog(*row) for row in rows]
+
+
+def send_due(
+    *,
+    dispatch_id: int,
+    limit: int = SEND_BATCH_SIZE,
+    adapter: VendorAdapter | None = None,
+) -> SendOutcome:
+    """Send one batch of the dispatch's due logs and record what the vendor said."""
+    status = (
+        Dispatch.objects.filter(pk=dispatch_id).values_list("status", flat=True).first()
+    )
+    if status != Dispatch.Status.ACTIVE:
+        return SendOutcome()
+    adapter = adapter or get_adapter()
+    claimed = logs_claim(dispatch_id=dispatch_id, limit=limit, now=timezone.now())
+    if not claimed:
+        return SendOutcome()
+    messages = [
+        OutboundMessage(
+            send_id=log.send_id,
+            channel=log.channel,
+            to=log.recipient,
+            body=log.body,
+            subject=log.subject,
+        )
+        for log in claimed
+    ]
+    try:
+        results = adapter.send_batch(messages)
+    except VendorUnavailable as error:
+        # The whole batch is retried as data, like any retryable failure: the logs
+        # go back to pending with a backoff instead of a long Celery countdown.
+        logger.warning("vendor %s unavailable: %s", adapter.name, error)
+        results = [
+            SendResult(
+                send_id=log.send_id,
+                accepted=False,
+                vendor_ref=None,
+                error_code=VENDOR_UNAVAILABLE,
+                error_message=str(error)[:255],
+                retryable=True,
+                cost=Decimal("0"),
+            )
+            for log in claimed
+        ]
+    return logs_record_results(
+        dispatch_id=dispatch_id, vendor=adapter.name, claimed=claimed, results=results
+    )
+
+
+def logs_record_results(
+    *,
+    dispatch_id: int,
+    vendor: str,
+    claimed: list[ClaimedLog],
+    results: list[SendResult],
+) -> SendOutcome:
+    """Record each claimed log's outcome, only if it is still the claim we made.
+
+    A log the sweeper released and another worker claimed since has a higher attempt
+    number; the condition on `attempts` leaves it to that worker.
+    """
+    now = timezone.now()
+    max_attempts = settings.MESSAGING_MAX_ATTEMPTS
+    by_send_id = {result.send_id: result for result in results}
+    accepted, retrying, failed = [], [], []
+    outcome = SendOutcome(claimed=len(claimed))
+    for log in claimed:
+        result = by_send_id[log.send_id]
+        if result.accepted:
+            accepted.append((log.id, log.attempts, result.vendor_ref, result.cost))
+        elif result.retryable and log.attempts < max_attempts:
+            due = next_attempt_at(now=now, attempts=log.attempts, rng=_rng)
+            retrying.append(
+                (log.id, log.attempts, result.error_code, result.error_message, due)
+            )
+            outcome.next_due = min(filter(None, [outcome.next_due, due]))
+        else:
+            failed.append(
+                (log.id, log.attempts, result.error_code, result.error_message)
+            )
+    claim_holds = "t.status = 'processing' AND t.attempts = v.attempts"
+    with transaction.atomic():
+        sent_ids = update_from_rows(
+            table=_LOG_TABLE,
+            columns=[
+                ("id", "bigint"),
+                ("attempts", "integer"),
+                ("ref", "varchar(120)"),
+                ("cost", "numeric(10, 4)"),
+            ],
+            rows=accepted,
+            assignments=(
+                "status = 'sent', vendor = %s, vendor_ref = v.ref,"
+                " cost = t.cost + v.cost, sent_at = %s, updated_at = %s,"
+                " next_attempt_at = NULL, error_code = '', error_message = ''"
+            ),
+            condition=claim_holds,
+            params=[vendor, now, now],
+        )
+        retry_ids = update_from_rows(
+            table=_LOG_TABLE,
+            columns=[
+                ("id", "bigint"),
+                ("attempts", "integer"),
+                ("code", "varchar(64)"),
+                ("message", "varchar(255)"),
+                ("due", "timestamp with time zone"),
+            ],
+            rows=retrying,
+            assignments=(
+                "status = 'pending', next_attempt_at = v.due, error_code = v.code,"
+                " error_message = v.message, updated_at = %s"
+            ),
+            condition=claim_holds,
+            params=[now],
+        )
+        failed_ids = update_from_rows(
+            table=_LOG_TABLE,
+            columns=[
+                ("id", "bigint"),
+                ("attempts", "integer"),
+                ("code", "varchar(64)"),
+                ("message", "varchar(255)"),
+            ],
+            rows=failed,
+            assignments=(
+                "status = 'failed', next_attempt_at = NULL, error_code = v.code,"
+                " error_message = v.message, failed_at = %s, updated_at = %s"
+            ),
+            condition=claim_holds,
+            params=[now, now],
+        )
+        sent_set = set(sent_ids)
+        cost = sum((row[3] for row in accepted if row[0] in sent_set), Decimal("0"))
+        dispatch_counters_add(
+            dispatch_id=dispatch_id,
+            sent=len(sent_ids),
+            failed=len(failed_ids),
+            pending=-(len(sent_ids) + len(failed_ids)),
+            cost=cost,
+        )
+    outcome.sent, outcome.retrying, outcome.failed = (
+        len(sent_ids),
+        len(retry_ids),
+        len(failed_ids),
+    )
+    recorded = sent_set.union(retry_ids, failed_ids)
+    outcome.unrecorded = [log.id for log in claimed if log.id not in recorded]
+    if failed_ids:
+        outcome.finished = dispatch_finish_if_done(dispatch_id=dispatch_id)
+    return outcome

@@ -1,0 +1,96 @@
+"""Thin Celery tasks over the messaging services: send, receipts, recovery."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from messaging import selectors
+from messaging.services import dispatches, receipts, recovery, sending
+from vendors.base import VendorUnavailable
+
+# Errors worth trying the task again for: the database or the vendor was briefly
+# unreachable. Anything else is a bug or bad data and fails loudly.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, VendorUnavailable)
+RELIABLE = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "ignore_result": True,
+}
+# No countdown may outlast the broker's visibility timeout (Redis would deliver the
+# message twice); later work waits as data and the beat dispatcher picks it up.
+MAX_COUNTDOWN_SECONDS = 120
+
+
+@shared_task(name="messaging.send_batch", **RELIABLE)
+def send_batch(dispatch_id: int) -> dict:
+    outcome = sending.send_due(dispatch_id=dispatch_id)
+    if outcome.sent:
+        poll_receipts.apply_async(countdown=_receipt_wait())
+    if outcome.claimed == sending.SEND_BATCH_SIZE:
+        # A full batch suggests more is due now: keep draining without waiting for
+        # the dispatcher.
+        send_batch.delay(dispatch_id)
+    if outcome.next_due is not None:
+        wait = (outcome.next_due - timezone.now()).total_seconds()
+        if wait <= MAX_COUNTDOWN_SECONDS:
+            send_batch.apply_async((dispatch_id,), countdown=max(wait, 0) + 0.05)
+    return {"claimed": outcome.claimed, "sent": outcome.sent}
+
+
+@shared_task(name="messaging.poll_receipts", **RELIABLE)
+def poll_receipts() -> dict:
+    outcome = receipts.receipts_poll()
+    if outcome.stored or outcome.waiting:
+        # Receipts trickle in after each send: look again shortly while they do.
+        poll_receipts.apply_async(countdown=_receipt_wait())
+    return {"stored": outcome.stored, "processed": outcome.processed}
+
+
+@shared_task(name="messaging.process_receipts", **RELIABLE)
+def process_receipts() -> dict:
+    """Apply receipts stored by webhooks."""
+    outcome = receipts.receipts_process()
+    if outcome.processed == receipts.RECEIPT_BATCH_SIZE:
+        process_receipts.delay()
+    return {"processed": outcome.processed}
+
+
+@shared_task(name="messaging.finish_dispatch", **RELIABLE)
+def finish_dispatch(dispatch_id: int) -> bool:
+    return dispatches.dispatch_finish_if_done(dispatch_id=dispatch_id)
+
+
+@shared_task(name="messaging.send_due", **RELIABLE)
+def send_due() -> int:
+    """Beat: enqueue a send for every batch of logs that is due (retries included)."""
+    enqueued = 0
+    for dispatch_id, due in selectors.dispatches_with_due_logs(now=timezone.now()):
+        for _ in range(-(-due // sending.SEND_BATCH_SIZE)):
+            send_batch.delay(dispatch_id)
+            enqueued += 1
+    return enqueued
+
+
+@shared_task(name="messaging.sweep", **RELIABLE)
+def sweep() -> dict:
+    """Beat: release logs a dead worker left claimed, then pick up receipts."""
+    released = recovery.logs_release_stuck(
+        older_than=timedelta(seconds=settings.MESSAGING_STUCK_AFTER_SECONDS)
+    )
+    if released:
+        send_due.delay()
+    poll_receipts.delay()
+    process_receipts.delay()
+    return {"released": released}
+
+
+def _receipt_wait() -> float:
+    return settings.SIMULATOR_RECEIPT_DELAY_MS / 1000 + 0.1
