@@ -1,0 +1,72 @@
+"""The periodic tasks beat runs, installed into django-celery-beat's database scheduler.
+
+Kept in the database (not in settings) so operators see, edit and disable them in
+the admin. Installing is idempotent: each schedule is found by its name.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    every_seconds: int | None = None
+    crontab: str | None = None  # "minute hour day_of_month month day_of_week"
+    description: str = ""
+
+
+SCHEDULES = (
+    Schedule(
+        "Send what is due (retries)",
+        "messaging.send_due",
+        every_seconds=10,
+        description="Enqueues a send for every batch of pending logs that is due.",
+    ),
+    Schedule(
+        "Sweep stuck messages and receipts",
+        "messaging.sweep",
+        every_seconds=60,
+        description="Releases logs a dead worker left claimed; polls receipts.",
+    ),
+    Schedule(
+        "Sweep stuck campaign chunks",
+        "campaigns.sweep",
+        every_seconds=60,
+        description="Re-enqueues chunks whose broker message was lost.",
+    ),
+    Schedule(
+        "Launch scheduled campaigns",
+        "campaigns.launch_scheduled",
+        every_seconds=30,
+        description="Launches scheduled campaigns whose time has come.",
+    ),
+)
+
+
+def schedules_install(*, interval_model, crontab_model, task_model, timezone: str):
+    """Create or update every schedule; models are passed so a migration can call it."""
+    installed = []
+    for schedule in SCHEDULES:
+        defaults = {"task": schedule.task, "description": schedule.description}
+        if schedule.every_seconds is not None:
+            interval, _ = interval_model.objects.get_or_create(
+                every=schedule.every_seconds, period="seconds"
+            )
+            defaults.update(interval=interval, crontab=None)
+        else:
+            minute, hour, day_of_month, month, day_of_week = schedule.crontab.split()
+            crontab, _ = crontab_model.objects.get_or_create(
+                minute=minute,
+                hour=hour,
+                day_of_month=day_of_month,
+                month_of_year=month,
+                day_of_week=day_of_week,
+                timezone=timezone,
+            )
+            defaults.update(crontab=crontab, interval=None)
+        task, _ = task_model.objects.update_or_create(
+            name=schedule.name, defaults=defaults
+        )
+        installed.append(task)
+    return installed

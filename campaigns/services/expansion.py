@@ -1,0 +1,224 @@
+"""Cutting a running campaign's audience into chunks; expanding a chunk into logs."""
+
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.chunking import new_job_id
+from campaigns.models import Campaign, CampaignChunk
+from campaigns.personalization import compile_template, render
+from crm.models import Channel, Lead
+from crm.selectors import segment_leads
+from messaging.services.dispatches import dispatch_expect
+from messaging.services.logs import NewLog, logs_create, new_send_id
+
+# Chunks written per transaction while cutting the audience: 25 chunks of 200 ids
+# is one keyset page of 5,000 ids, a few milliseconds to read.
+CHUNKS_PER_PAGE = 25
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LEAD_FIELDS = (
+    "id",
+    "name",
+    "phone",
+    "phones",
+    "email",
+    "emails",
+    "total_spend",
+    "visits",
+    "attributes",
+    "sms_opt_out",
+    "email_opt_out",
+)
+
+
+@dataclass(frozen=True)
+class ChunkingResult:
+    chunks_created: int
+    total_leads: int
+    done: bool
+
+
+def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
+    """Cut the audience into chunk rows, page by page, enqueueing each after commit.
+
+    Resumable and safe to run twice: each page starts after the last lead already
+    chunked, under the campaign's row lock, so two runs never chunk a lead twice.
+    """
+    from campaigns.tasks import expand_chunk
+
+    created = 0
+    while True:
+        with transaction.atomic():
+            campaign = (
+                Campaign.objects.select_for_update()
+                .select_related("segment")
+                .get(pk=campaign_id)
+            )
+            if campaign.chunking_done or campaign.status not in (
+                Campaign.Status.RUNNING,
+                Campaign.Status.PAUSED,
+            ):
+                return ChunkingResult(created, campaign.total_leads or 0, True)
+            last = (
+                campaign.chunks.order_by("-index").values("index", "lead_ids").first()
+            )
+            next_index = last["index"] + 1 if last else 0
+            after_id = last["lead_ids"][-1] if last else 0
+            size = campaign.effective_chunk_size
+            lead_ids = list(
+                segment_leads(segment=campaign.segment)
+                .filter(pk__gt=after_id)
+                .order_by("pk")
+                .values_list("pk", flat=True)[: size * CHUNKS_PER_PAGE]
+            )
+            now = timezone.now()
+            chunks = [
+                CampaignChunk(
+                    campaign=campaign,
+                    index=next_index + offset,
+                    job_id=new_job_id(
+                        campaign_id=campaign.pk, index=next_index + offset
+                    ),
+                    lead_ids=lead_ids[start : start + size],
+                    created_at=now,
+                    enqueued_at=now,
+                )
+                for offset, start in enumerate(range(0, len(lead_ids), size))
+            ]
+            CampaignChunk.objects.bulk_create(chunks)
+            created += len(chunks)
+            if campaign.status == Campaign.Status.RUNNING:
+                messages = [chunk.as_message() for chunk in chunks]
+                transaction.on_commit(
+                    lambda messages=messages: [expand_chunk.delay(m) for m in messages]
+                )
+            if len(lead_ids) < size * CHUNKS_PER_PAGE:
+                total = CampaignChunk.objects.filter(campaign=campaign).count()
+                total_leads = _chunked_leads(campaign)
+                Campaign.objects.filter(pk=campaign.pk).update(
+                    chunking_done=True, total_chunks=total, total_leads=total_leads
+                )
+                dispatch_expect(dispatch_id=campaign.dispatch_id, audience=total_leads)
+                return ChunkingResult(created, total_leads, True)
+
+
+def _chunked_leads(campaign: Campaign) -> int:
+    """Leads in all chunks; the final audience, which may differ from launch's count."""
+    sizes = campaign.chunks.values_list("lead_ids", flat=True)
+    return sum(len(ids) for ids in sizes.iterator(chunk_size=2000))
+
+
+@dataclass(frozen=True)
+class ExpandResult:
+    pending: int
+    skipped: int
+
+
+def chunk_expand(*, job_id: str) -> ExpandResult | None:
+    """Turn a chunk's leads into pending logs (or skipped ones, with the reason).
+
+    Returns None when there is nothing to do: the chunk is gone, done, cancelled, its
+    campaign paused, or another worker holds it right now.
+    """
+    with transaction.atomic():
+        chunk = (
+            CampaignChunk.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("campaign")
+            .filter(job_id=job_id, status=CampaignChunk.Status.QUEUED)
+            .first()
+        )
+        if chunk is None:
+            return None
+        campaign = chunk.campaign
+        if campaign.status == Campaign.Status.CANCELLED:
+            chunk.status = CampaignChunk.Status.CANCELLED
+            chunk.save(update_fields=["status"])
+            return None
+        if campaign.status != Campaign.Status.RUNNING:
+            return None
+        logs = _chunk_logs(campaign, chunk.lead_ids)
+        created = logs_create(
+            dispatch_id=campaign.dispatch_id, channel=campaign.channel, logs=logs
+        )
+        chunk.status = CampaignChunk.Status.EXPANDED
+        chunk.expanded_at = timezone.now()
+        chunk.attempts += 1
+        chunk.save(update_fields=["status", "expanded_at", "attempts"])
+        if created.pending:
+            from messaging.tasks import send_batch
+
+            transaction.on_commit(lambda: send_batch.delay(campaign.dispatch_id))
+    return ExpandResult(pending=created.pending, skipped=created.skipped)
+
+
+def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
+    body_template = compile_template(campaign.template)
+    subject_template = compile_template(campaign.subject) if campaign.subject else None
+    leads = {
+        lead.pk: lead
+        for lead in Lead.objects.filter(pk__in=lead_ids).only(*_LEAD_FIELDS)
+    }
+    logs = []
+    for lead_id in lead_ids:
+        lead = leads.get(lead_id)
+        send_id = new_send_id(scope=campaign.pk, key=lead_id)
+        if lead is None:
+            logs.append(
+                NewLog(None, str(lead_id), send_id, "", "", skip_reason="lead_deleted")
+            )
+            continue
+        recipient, skip_reason = _recipient(lead, campaign.channel)
+        logs.append(
+            NewLog(
+                lead_id=lead_id,
+                dedupe_key=str(lead_id),
+                send_id=send_id,
+                recipient=recipient,
+                body=render(body_template, lead),
+                subject=render(subject_template, lead) if subject_template else "",
+                skip_reason=skip_reason,
+            )
+        )
+    return logs
+
+
+def _recipient(lead: Lead, channel: str) -> tuple[str, str]:
+    """The address to send to, or why the lead cannot be sent on this channel."""
+    if channel == Channel.SMS:
+        address, valid, missing = lead.phone, _E164, "no_phone"
+    else:
+        address, valid, missing = lead.email, _EMAIL, "no_email"
+    if lead.is_opted_out(channel):
+        return address, "opted_out"
+    if not address:
+        return "", missing
+    if not valid.match(address):
+        return address, f"invalid_{'phone' if channel == Channel.SMS else 'email'}"
+    return address, ""
+
+
+def chunk_mark_dead(*, job_id: str, error: str) -> bool:
+    """A chunk whose task exhausted its retries: kept, with the error, for a rerun."""
+    return bool(
+        CampaignChunk.objects.filter(
+            job_id=job_id, status=CampaignChunk.Status.QUEUED
+        ).update(status=CampaignChunk.Status.DEAD, last_error=error[:2000])
+    )
+
+
+def chunks_stuck(*, older_than) -> list[dict]:
+    """Running campaigns' chunks queued too long ago: their message is lost."""
+    cutoff = timezone.now() - older_than
+    chunks = CampaignChunk.objects.filter(
+        status=CampaignChunk.Status.QUEUED,
+        enqueued_at__lt=cutoff,
+        campaign__status=Campaign.Status.RUNNING,
+    ).select_related("campaign")
+    messages = [chunk.as_message() for chunk in chunks[:1000]]
+    CampaignChunk.objects.filter(job_id__in=[m["job_id"] for m in messages]).update(
+        enqueued_at=timezone.now()
+    )
+    return messages

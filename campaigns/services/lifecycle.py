@@ -1,0 +1,276 @@
+"""A campaign's life: create, launch, pause, resume, cancel, complete, rerun."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.chunking import ChunkSizeError, chunk_size_for, validate_chunk_size
+from campaigns.models import Campaign, CampaignChunk
+from campaigns.personalization import TemplateError, compile_template
+from crm.models import Channel, Organization, Segment
+from crm.selectors import segment_leads
+from messaging.services import dispatches, recovery
+
+LAUNCHABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+EDITABLE = LAUNCHABLE
+CANCELLABLE = (
+    Campaign.Status.DRAFT,
+    Campaign.Status.SCHEDULED,
+    Campaign.Status.RUNNING,
+    Campaign.Status.PAUSED,
+)
+FINISH_TASK = "campaigns.mark_completed"
+
+
+class CampaignStateError(Exception):
+    """The campaign's status does not allow what was asked."""
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    campaign: Campaign
+    total_leads: int
+    total_chunks: int
+    chunk_size: int
+
+    @property
+    def chunking(self) -> dict:
+        return {
+            "total_leads": self.total_leads,
+            "total_chunks": self.total_chunks,
+            "chunk_size": self.chunk_size,
+        }
+
+
+def campaign_validate(
+    *,
+    organization: Organization,
+    channel: str,
+    segment: Segment,
+    template: str,
+    subject: str = "",
+    chunk_size: int | None = None,
+) -> None:
+    """Every reason the campaign cannot be saved, by field, in one ValidationError."""
+    errors: dict[str, list[str]] = {}
+    if channel not in Channel.values:
+        errors.setdefault("channel", []).append(f"unknown channel {channel!r}")
+    if segment.organization_id != organization.pk:
+        errors.setdefault("segment", []).append(
+            "segment belongs to another organization"
+        )
+    try:
+        compile_template(template)
+    except TemplateError as error:
+        errors.setdefault("template", []).append(str(error))
+    if channel == Channel.EMAIL:
+        if not subject.strip():
+            errors.setdefault("subject", []).append("an email campaign needs a subject")
+        else:
+            try:
+                compile_template(subject)
+            except TemplateError as error:
+                errors.setdefault("subject", []).append(str(error))
+    if chunk_size is not None:
+        try:
+            validate_chunk_size(chunk_size)
+        except ChunkSizeError as error:
+            errors.setdefault("chunk_size", []).append(str(error))
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_create(
+    *,
+    organization: Organization,
+    name: str,
+    channel: str,
+    segment: Segment,
+    template: str,
+    subject: str = "",
+    created_by=None,
+    chunk_size: int | None = None,
+    scheduled_at: datetime | None = None,
+) -> Campaign:
+    campaign_validate(
+        organization=organization,
+        channel=channel,
+        segment=segment,
+        template=template,
+        subject=subject,
+        chunk_size=chunk_size,
+    )
+    return Campaign.objects.create(
+        organization=organization,
+        name=name,
+        channel=channel,
+        segment=segment,
+        template=template,
+        subject=subject,
+        created_by=created_by,
+        chunk_size=chunk_size,
+        scheduled_at=scheduled_at,
+        status=Campaign.Status.SCHEDULED if scheduled_at else Campaign.Status.DRAFT,
+    )
+
+
+def campaign_launch(*, campaign_id: int) -> LaunchResult:
+    """Start sending: the campaign runs, its dispatch opens, chunking is enqueued.
+
+    The audience is counted here to choose the chunk size; cutting it into chunks
+    runs in a task, so launch answers at once whatever the audience size.
+    """
+    from campaigns.tasks import chunk_campaign
+
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update()
+            .select_related("segment", "organization")
+            .get(pk=campaign_id)
+        )
+        if campaign.status not in LAUNCHABLE:
+            raise CampaignStateError(
+                f"campaign {campaign.pk} is {campaign.status}; only a draft or "
+                "scheduled campaign can be launched"
+            )
+        total_leads = segment_leads(segment=campaign.segment).count()
+        chunk_size = chunk_size_for(audience=total_leads, requested=campaign.chunk_size)
+        campaign.dispatch = dispatches.dispatch_create(
+            organization=campaign.organization,
+            label=f"Campaign {campaign.pk}: {campaign.name}",
+            channel=campaign.channel,
+            on_finish_task=FINISH_TASK,
+        )
+        campaign.status = Campaign.Status.RUNNING
+        campaign.launched_at = timezone.now()
+        campaign.total_leads = total_leads
+        campaign.effective_chunk_size = chunk_size
+        campaign.total_chunks = -(-total_leads // chunk_size)
+        campaign.save()
+        transaction.on_commit(lambda: chunk_campaign.delay(campaign.pk))
+    return LaunchResult(
+        campaign=campaign,
+        total_leads=total_leads,
+        total_chunks=campaign.total_chunks,
+        chunk_size=chunk_size,
+    )
+
+
+def campaign_launch_due(*, now: datetime) -> list[int]:
+    """Launch every scheduled campaign whose time has come; return their ids."""
+    launched = []
+    due = Campaign.objects.filter(
+        status=Campaign.Status.SCHEDULED, scheduled_at__lte=now
+    ).values_list("pk", flat=True)
+    for campaign_id in due:
+        try:
+            campaign_launch(campaign_id=campaign_id)
+        except CampaignStateError:
+            continue  # launched by hand, or by an overlapping run, meanwhile
+        launched.append(campaign_id)
+    return launched
+
+
+def _locked(campaign_id: int, allowed: tuple, action: str) -> Campaign:
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("dispatch")
+        .get(pk=campaign_id)
+    )
+    if campaign.status not in allowed:
+        raise CampaignStateError(
+            f"campaign {campaign.pk} is {campaign.status}; cannot {action} it"
+        )
+    return campaign
+
+
+def campaign_pause(*, campaign_id: int) -> Campaign:
+    """Stop new claims; messages already with a worker still finish."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id, (Campaign.Status.RUNNING,), "pause")
+        dispatches.dispatch_pause(dispatch=campaign.dispatch)
+        campaign.status = Campaign.Status.PAUSED
+        campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+def campaign_resume(*, campaign_id: int) -> Campaign:
+    from campaigns.tasks import chunk_campaign, enqueue_chunks
+    from messaging.tasks import send_due
+
+    with transaction.atomic():
+        campaign = _locked(campaign_id, (Campaign.Status.PAUSED,), "resume")
+        dispatches.dispatch_resume(dispatch=campaign.dispatch)
+        campaign.status = Campaign.Status.RUNNING
+        campaign.save(update_fields=["status", "updated_at"])
+        transaction.on_commit(lambda: chunk_campaign.delay(campaign.pk))
+        transaction.on_commit(lambda: enqueue_chunks.delay(campaign.pk))
+        transaction.on_commit(send_due.delay)
+    return campaign
+
+
+def campaign_cancel(*, campaign_id: int) -> int:
+    """Cancel the campaign and every message not yet sent; return how many."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id, CANCELLABLE, "cancel")
+        campaign.chunks.filter(status=CampaignChunk.Status.QUEUED).update(
+            status=CampaignChunk.Status.CANCELLED
+        )
+        cancelled = 0
+        if campaign.dispatch is not None:
+            cancelled = dispatches.dispatch_cancel(dispatch=campaign.dispatch)
+        campaign.status = Campaign.Status.CANCELLED
+        campaign.completed_at = timezone.now()
+        campaign.save(update_fields=["status", "completed_at", "updated_at"])
+    return cancelled
+
+
+def campaign_mark_completed(*, dispatch_id: int) -> bool:
+    """Called once the dispatch has nothing left non-final."""
+    return bool(
+        Campaign.objects.filter(
+            dispatch_id=dispatch_id,
+            status__in=(Campaign.Status.RUNNING, Campaign.Status.PAUSED),
+        ).update(status=Campaign.Status.COMPLETED, completed_at=timezone.now())
+    )
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    chunks_requeued: int
+    logs_retried: int
+
+
+def campaign_rerun(*, campaign_id: int, failed: bool, dead_chunks: bool) -> RerunResult:
+    """Give dead chunks and failed messages another go; the campaign runs again."""
+    from campaigns.tasks import enqueue_chunks
+    from messaging.tasks import send_due
+
+    with transaction.atomic():
+        campaign = _locked(
+            campaign_id,
+            (
+                Campaign.Status.RUNNING,
+                Campaign.Status.PAUSED,
+                Campaign.Status.COMPLETED,
+            ),
+            "rerun",
+        )
+        requeued = 0
+        if dead_chunks:
+            requeued = campaign.chunks.filter(status=CampaignChunk.Status.DEAD).update(
+                status=CampaignChunk.Status.QUEUED, attempts=0, last_error=""
+            )
+        retried = 0
+        if failed:
+            retried = recovery.logs_retry_failed(dispatch_ids=[campaign.dispatch_id])
+        if (requeued or retried) and campaign.status == Campaign.Status.COMPLETED:
+            campaign.status = Campaign.Status.RUNNING
+            campaign.completed_at = None
+            campaign.save(update_fields=["status", "completed_at", "updated_at"])
+        transaction.on_commit(lambda: enqueue_chunks.delay(campaign.pk))
+        transaction.on_commit(send_due.delay)
+    return RerunResult(chunks_requeued=requeued, logs_retried=retried)

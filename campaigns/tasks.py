@@ -1,0 +1,88 @@
+"""Thin Celery tasks over the campaign services."""
+
+from datetime import timedelta
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignChunk
+from campaigns.services import expansion, lifecycle
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+RELIABLE = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "ignore_result": True,
+}
+
+
+class ChunkTask(Task):
+    """Marks the chunk dead, with the error, once its task has failed for good."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        message = args[0] if args else kwargs.get("message", {})
+        expansion.chunk_mark_dead(
+            job_id=message["job_id"], error=f"{type(exc).__name__}: {exc}"
+        )
+
+
+@shared_task(name="campaigns.chunk", **RELIABLE)
+def chunk_campaign(campaign_id: int) -> int:
+    return expansion.campaign_chunk_audience(campaign_id=campaign_id).chunks_created
+
+
+@shared_task(name="campaigns.expand_chunk", base=ChunkTask, **RELIABLE)
+def expand_chunk(message: dict) -> dict | None:
+    """Takes the chunk message as stored; the row, not the message, is the truth."""
+    result = expansion.chunk_expand(job_id=message["job_id"])
+    return None if result is None else {"pending": result.pending}
+
+
+@shared_task(name="campaigns.enqueue_chunks", **RELIABLE)
+def enqueue_chunks(campaign_id: int) -> int:
+    """Enqueue every queued chunk of a running campaign (after resume or rerun)."""
+    chunks = CampaignChunk.objects.filter(
+        campaign_id=campaign_id,
+        status=CampaignChunk.Status.QUEUED,
+        campaign__status=Campaign.Status.RUNNING,
+    )
+    count = 0
+    for chunk in chunks.iterator(chunk_size=500):
+        expand_chunk.delay(chunk.as_message())
+        count += 1
+    chunks.update(enqueued_at=timezone.now())
+    return count
+
+
+@shared_task(name="campaigns.mark_completed", **RELIABLE)
+def mark_completed(dispatch_id: int) -> bool:
+    return lifecycle.campaign_mark_completed(dispatch_id=dispatch_id)
+
+
+@shared_task(name="campaigns.launch_scheduled", **RELIABLE)
+def launch_scheduled() -> list[int]:
+    """Beat: launch scheduled campaigns whose time has come."""
+    return lifecycle.campaign_launch_due(now=timezone.now())
+
+
+@shared_task(name="campaigns.sweep", **RELIABLE)
+def sweep() -> int:
+    """Beat: re-enqueue chunks whose message was lost, and unfinished chunking."""
+    stuck = expansion.chunks_stuck(
+        older_than=timedelta(seconds=settings.MESSAGING_STUCK_AFTER_SECONDS)
+    )
+    for message in stuck:
+        expand_chunk.delay(message)
+    unchunked = Campaign.objects.filter(
+        status=Campaign.Status.RUNNING, chunking_done=False
+    ).values_list("pk", flat=True)
+    for campaign_id in unchunked:
+        chunk_campaign.delay(campaign_id)
+    return len(stuck)

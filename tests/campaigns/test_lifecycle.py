@@ -1,0 +1,233 @@
+"""A campaign's life: launch, chunking, expansion, pause, cancel, completion, rerun."""
+
+import re
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from campaigns.models import Campaign, CampaignChunk
+from campaigns.services import expansion, lifecycle
+from crm.models import Channel
+from messaging.models import CommunicationLog, Dispatch, LogStatus
+from messaging.services.dispatches import dispatch_finish_if_done
+from messaging.services.receipts import receipts_process, receipts_store
+from messaging.services.sending import send_due
+from tests.campaigns.factories import CampaignFactory
+from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
+from tests.messaging.scripted_vendor import ScriptedVendor, accept
+from tests.messaging.test_sending import assert_counters_match_logs
+from vendors.base import Receipt
+
+pytestmark = pytest.mark.django_db
+
+EVERYONE = {"field": "visits", "op": "gte", "value": 0}
+
+
+def campaign_with_leads(count: int, **campaign_fields) -> Campaign:
+    organization = OrganizationFactory()
+    LeadFactory.create_batch(count, organization=organization)
+    segment = SegmentFactory(organization=organization, rules=EVERYONE)
+    return CampaignFactory(
+        organization=organization, segment=segment, **campaign_fields
+    )
+
+
+def launched_and_chunked(count: int, **campaign_fields) -> Campaign:
+    campaign = campaign_with_leads(count, **campaign_fields)
+    lifecycle.campaign_launch(campaign_id=campaign.pk)
+    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def expand_all(campaign: Campaign) -> None:
+    for job_id in campaign.chunks.values_list("job_id", flat=True):
+        expansion.chunk_expand(job_id=job_id)
+
+
+def test_create_rejects_a_bad_template_naming_the_placeholder():
+    campaign = campaign_with_leads(0)
+
+    with pytest.raises(ValidationError) as error:
+        lifecycle.campaign_create(
+            organization=campaign.organization,
+            name="Bad",
+            channel=Channel.SMS,
+            segment=campaign.segment,
+            template="Hi {{nmae}}",
+        )
+
+    assert "unknown placeholder {{nmae}}" in error.value.message_dict["template"][0]
+
+
+def test_create_rejects_an_email_without_subject_and_a_bad_chunk_size():
+    campaign = campaign_with_leads(0)
+
+    with pytest.raises(ValidationError) as error:
+        lifecycle.campaign_create(
+            organization=campaign.organization,
+            name="Bad",
+            channel=Channel.EMAIL,
+            segment=campaign.segment,
+            template="Hello",
+            chunk_size=500,
+        )
+
+    assert set(error.value.message_dict) == {"subject", "chunk_size"}
+
+
+def test_launch_runs_the_campaign_and_reports_how_it_is_cut():
+    campaign = campaign_with_leads(120)
+
+    result = lifecycle.campaign_launch(campaign_id=campaign.pk)
+
+    assert result.chunking == {"total_leads": 120, "total_chunks": 2, "chunk_size": 100}
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+    assert campaign.dispatch.status == Dispatch.Status.ACTIVE
+
+
+def test_a_running_campaign_cannot_be_launched_again():
+    campaign = campaign_with_leads(1)
+    lifecycle.campaign_launch(campaign_id=campaign.pk)
+
+    with pytest.raises(lifecycle.CampaignStateError, match="only a draft or scheduled"):
+        lifecycle.campaign_launch(campaign_id=campaign.pk)
+
+
+def test_chunking_stores_every_lead_once_in_chunk_messages():
+    campaign = launched_and_chunked(130, chunk_size=40)
+
+    chunks = list(campaign.chunks.order_by("index"))
+    lead_ids = [lead_id for chunk in chunks for lead_id in chunk.lead_ids]
+    assert [len(chunk.lead_ids) for chunk in chunks] == [40, 40, 40, 10]
+    assert lead_ids == sorted(campaign.organization.leads.values_list("pk", flat=True))
+    message = chunks[0].as_message()
+    assert set(message) == {"job_id", "campaign_id", "lead_ids", "created_at"}
+    assert re.fullmatch(
+        rf"job-{campaign.pk}-0-\d{{13}}-[0-9a-f]{{6}}", message["job_id"]
+    )
+    assert campaign.dispatch.expected_audience == 130
+
+
+def test_chunking_twice_chunks_nothing_twice():
+    campaign = launched_and_chunked(30, chunk_size=10)
+
+    again = expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+
+    assert again.chunks_created == 0
+    assert campaign.chunks.count() == 3
+
+
+def test_expansion_creates_one_pending_log_per_lead_personalized():
+    campaign = launched_and_chunked(5)
+    lead = campaign.organization.leads.order_by("pk").first()
+
+    expand_all(campaign)
+
+    log = CommunicationLog.objects.get(lead=lead)
+    assert log.status == LogStatus.PENDING
+    assert log.body.startswith(f"Hi {lead.name}, you have spent $")
+    assert re.fullmatch(
+        rf"send-{campaign.pk}-{lead.pk}-\d{{13}}-[0-9a-f]{{6}}", log.send_id
+    )
+    assert (log.attempts, log.recipient) == (0, lead.phone)
+    assert_counters_match_logs(campaign.dispatch)
+
+
+def test_expanding_a_chunk_twice_changes_nothing():
+    campaign = launched_and_chunked(5)
+    expand_all(campaign)
+    before = list(CommunicationLog.objects.order_by("pk").values())
+
+    CampaignChunk.objects.update(status=CampaignChunk.Status.QUEUED)
+    expand_all(campaign)
+
+    assert list(CommunicationLog.objects.order_by("pk").values()) == before
+    assert_counters_match_logs(campaign.dispatch)
+
+
+def test_unreachable_leads_are_skipped_with_the_reason():
+    campaign = campaign_with_leads(0)
+    organization = campaign.organization
+    LeadFactory(organization=organization, phones=[], phone="")
+    LeadFactory(organization=organization, sms_opt_out=True)
+    LeadFactory(organization=organization, phones=["12345"], phone="12345")
+    gone = LeadFactory(organization=organization)
+    lifecycle.campaign_launch(campaign_id=campaign.pk)
+    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    gone.delete()
+
+    expand_all(campaign)
+    campaign.refresh_from_db()
+
+    reasons = sorted(CommunicationLog.objects.values_list("skip_reason", flat=True))
+    assert reasons == ["invalid_phone", "lead_deleted", "no_phone", "opted_out"]
+    campaign.dispatch.refresh_from_db()
+    assert (campaign.dispatch.skipped, campaign.dispatch.pending) == (4, 0)
+
+
+def test_a_paused_campaign_sends_nothing_until_resumed():
+    campaign = launched_and_chunked(3)
+    expand_all(campaign)
+    vendor = ScriptedVendor(accept)
+
+    lifecycle.campaign_pause(campaign_id=campaign.pk)
+    paused = send_due(dispatch_id=campaign.dispatch_id, adapter=vendor)
+    lifecycle.campaign_resume(campaign_id=campaign.pk)
+    resumed = send_due(dispatch_id=campaign.dispatch_id, adapter=vendor)
+
+    assert (paused.claimed, resumed.sent) == (0, 3)
+
+
+def test_cancel_marks_what_is_not_sent_cancelled():
+    campaign = launched_and_chunked(4, chunk_size=2)
+    first_chunk = campaign.chunks.order_by("index").first()
+    expansion.chunk_expand(job_id=first_chunk.job_id)
+
+    cancelled = lifecycle.campaign_cancel(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert (cancelled, campaign.status) == (2, Campaign.Status.CANCELLED)
+    assert set(campaign.chunks.values_list("status", flat=True)) == {
+        "expanded",
+        "cancelled",
+    }
+    assert_counters_match_logs(campaign.dispatch)
+
+
+def test_campaign_completes_once_every_log_is_final():
+    campaign = launched_and_chunked(3)
+    expand_all(campaign)
+    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs = list(CommunicationLog.objects.filter(dispatch=campaign.dispatch_id))
+    assert not dispatch_finish_if_done(dispatch_id=campaign.dispatch_id)
+
+    receipts_store(
+        vendor="scripted",
+        receipts=[
+            Receipt(log.vendor_ref, "DELIVERED", None, log.sent_at, {}) for log in logs
+        ],
+    )
+    outcome = receipts_process()
+    lifecycle.campaign_mark_completed(dispatch_id=campaign.dispatch_id)
+
+    campaign.refresh_from_db()
+    assert outcome.finished_dispatches == [campaign.dispatch_id]
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert_counters_match_logs(campaign.dispatch)
+
+
+def test_a_dead_chunk_is_kept_with_its_error_and_rerun():
+    campaign = launched_and_chunked(4, chunk_size=2)
+    dead = campaign.chunks.order_by("index").first()
+    expansion.chunk_mark_dead(job_id=dead.job_id, error="OperationalError: gone")
+
+    result = lifecycle.campaign_rerun(
+        campaign_id=campaign.pk, failed=False, dead_chunks=True
+    )
+    expansion.chunk_expand(job_id=dead.job_id)
+
+    dead.refresh_from_db()
+    assert result.chunks_requeued == 1
+    assert dead.status == CampaignChunk.Status.EXPANDED
