@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "vendors",
     "messaging",
     "campaigns",
+    "automations",
 ]
 
 MIDDLEWARE = [
