@@ -1,6 +1,8 @@
 """Reads over campaigns: their counters and progress."""
 
+from campaigns.chunking import ChunkSizeError, chunk_size_for
 from campaigns.models import Campaign, CampaignChunk
+from crm.selectors import segment_leads
 from messaging.selectors import retried_count
 
 
@@ -25,4 +27,29 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "cost": dispatch.cost,
         "dead_chunks": campaign.chunks.filter(status=CampaignChunk.Status.DEAD).count(),
         "progress": round(final / expected, 4) if expected else 1.0,
+    }
+
+
+def campaign_chunking(*, campaign: Campaign) -> dict:
+    """How the audience is (once launched) or would be (before) cut into chunks.
+
+    Before launch the audience is counted now, so a marketer sees what launching
+    would do; launch counts it again, and its numbers are the ones kept.
+    """
+    if campaign.total_leads is not None and campaign.effective_chunk_size:
+        return {
+            "total_leads": campaign.total_leads,
+            "total_chunks": campaign.total_chunks or 0,
+            "chunk_size": campaign.effective_chunk_size,
+        }
+    total_leads = segment_leads(segment=campaign.segment).count()
+    try:
+        size = chunk_size_for(audience=total_leads, requested=campaign.chunk_size)
+    except ChunkSizeError:
+        # The size allowed when it was chosen is now above the settings' maximum.
+        size = chunk_size_for(audience=total_leads, requested=None)
+    return {
+        "total_leads": total_leads,
+        "total_chunks": -(-total_leads // size),
+        "chunk_size": size,
     }

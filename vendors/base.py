@@ -56,6 +56,17 @@ class Receipt:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a person sent to us: a reply to an SMS or an email."""
+
+    channel: Channel
+    sender: str
+    body: str
+    received_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
 class VendorAdapter(abc.ABC):
     """Turns batches of messages into vendor calls and callbacks into receipts."""
 
@@ -89,3 +100,12 @@ class VendorAdapter(abc.ABC):
         self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
     ) -> bool:
         """Whether a webhook callback was signed by the vendor, recently."""
+
+    def parse_inbound(
+        self, *, body: bytes, headers: Mapping[str, str]
+    ) -> list[InboundMessage]:
+        """Read the messages in an inbound callback; InvalidPayload if malformed.
+
+        A vendor that does not forward replies has none: any body is refused.
+        """
+        raise InvalidPayload(f"{self.name} does not forward inbound messages")

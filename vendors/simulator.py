@@ -20,6 +20,7 @@ from django.conf import settings
 
 from vendors.base import (
     Channel,
+    InboundMessage,
     InvalidPayload,
     OutboundMessage,
     Receipt,
@@ -367,6 +368,41 @@ class SimulatorAdapter(VendorAdapter):
             raise InvalidPayload("receipts must be a list")
         return [_receipt(entry) for entry in entries]
 
+    def inbound_callback(
+        self, messages: Sequence[InboundMessage], *, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a signed callback forwarding people's replies."""
+        timestamp = int(self.clock()) if timestamp is None else timestamp
+        body = json.dumps(
+            {
+                "messages": [
+                    {
+                        "channel": message.channel,
+                        "from": message.sender,
+                        "body": message.body,
+                        "received_at": message.received_at.isoformat(),
+                    }
+                    for message in messages
+                ]
+            }
+        ).encode()
+        headers = {
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: self.sign(body, timestamp),
+        }
+        return body, headers
+
+    def parse_inbound(
+        self, *, body: bytes, headers: Mapping[str, str]
+    ) -> list[InboundMessage]:
+        try:
+            entries = json.loads(body)["messages"]
+        except (ValueError, TypeError, KeyError) as error:
+            raise InvalidPayload(f"not an inbound callback: {error}") from error
+        if not isinstance(entries, list):
+            raise InvalidPayload("messages must be a list")
+        return [_inbound(entry) for entry in entries]
+
 
 def message_cost(message: OutboundMessage) -> Decimal:
     """What the simulator charges for an accepted message."""
@@ -446,6 +482,27 @@ def _receipt(entry: object) -> Receipt:
         error_code=error_code,
         occurred_at=occurred_at,
         raw=entry,
+    )
+
+
+def _inbound(entry: object) -> InboundMessage:
+    if not isinstance(entry, dict):
+        raise InvalidPayload("a message must be an object")
+    channel, sender, text = entry.get("channel"), entry.get("from"), entry.get("body")
+    if channel not in ("sms", "email"):
+        raise InvalidPayload(f"unknown channel {channel!r}")
+    if not isinstance(sender, str) or not sender:
+        raise InvalidPayload("a message needs a sender in 'from'")
+    if not isinstance(text, str):
+        raise InvalidPayload("a message's body must be a string")
+    try:
+        received_at = datetime.fromisoformat(entry["received_at"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidPayload(f"received_at must be ISO 8601: {error}") from error
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return InboundMessage(
+        channel=channel, sender=sender, body=text, received_at=received_at, raw=entry
     )
 
 

@@ -28,6 +28,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
     "crm",
@@ -35,6 +39,7 @@ INSTALLED_APPS = [
     "messaging",
     "campaigns",
     "automations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -108,8 +113,44 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "api.permissions.IsOrganizationMember",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttles.UserRateThrottle",
+        "api.throttles.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_THROTTLE_USER", "1200/min"),
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+        "webhook": env_str("API_THROTTLE_WEBHOOK", "6000/min"),
+    },
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Campaign CRM API",
+    "DESCRIPTION": "Leads, segments, campaigns, messages, receipts and automations "
+    "of the caller's organization.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page loads its JS and CSS from our static files, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Largest lead CSV the API takes; bigger files go through `manage.py import_leads`.
+API_LEAD_IMPORT_MAX_BYTES = env_int("API_LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+# /health calls a worker dead, or beat stopped, after this long without a sign.
+HEALTH_WORKER_MAX_AGE_SECONDS = env_int("HEALTH_WORKER_MAX_AGE_SECONDS", 60)
+HEALTH_BEAT_MAX_AGE_SECONDS = env_int("HEALTH_BEAT_MAX_AGE_SECONDS", 300)
+# Where workers count tasks and beat their heart; the broker's Redis when unset.
+MONITORING_REDIS_URL = env_str("MONITORING_REDIS_URL", "")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,108 @@
+"""Query filters for the list endpoints (django-filter), validated like any input."""
+
+from django import forms
+from django_filters import rest_framework as filters
+from rest_framework.filters import SearchFilter
+
+from crm.models import Lead, Segment
+from crm.rules import RuleError
+from crm.selectors import segment_leads
+from messaging.models import CommunicationLog, DeliveryReceipt, LogStatus
+
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(filters.NumberFilter):
+    """An object id: a whole number in the id columns' range, else a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class SafeSearchFilter(SearchFilter):
+    """Search terms without NUL, which Postgres refuses in a query."""
+
+    def get_search_terms(self, request):
+        return [term.replace("\x00", "") for term in super().get_search_terms(request)]
+
+
+class LeadFilter(filters.FilterSet):
+    external_id = filters.CharFilter(max_length=128)
+    timezone = filters.CharFilter(max_length=64)
+    tag = filters.CharFilter(
+        max_length=64, method="filter_tag", help_text="Leads carrying this tag."
+    )
+    min_spend = filters.NumberFilter(
+        field_name="total_spend",
+        lookup_expr="gte",
+        max_digits=14,
+        decimal_places=2,
+    )
+    max_spend = filters.NumberFilter(
+        field_name="total_spend",
+        lookup_expr="lte",
+        max_digits=14,
+        decimal_places=2,
+    )
+    min_visits = filters.NumberFilter(
+        field_name="visits", lookup_expr="gte", max_digits=12, decimal_places=0
+    )
+    max_visits = filters.NumberFilter(
+        field_name="visits", lookup_expr="lte", max_digits=12, decimal_places=0
+    )
+    created_after = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte"
+    )
+    created_before = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt"
+    )
+    segment = IdFilter(
+        method="filter_segment", help_text="Leads matching this segment's rules."
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["sms_opt_out", "email_opt_out"]
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(tags__contains=[value])
+
+    def filter_segment(self, queryset, name, value):
+        segment = Segment.objects.filter(
+            pk=value, organization_id=self.request.user.membership.organization_id
+        ).first()
+        if segment is None:
+            return queryset.none()
+        try:
+            matching = segment_leads(segment=segment).values("pk")
+        except RuleError:
+            return queryset.none()
+        return queryset.filter(pk__in=matching)
+
+
+class CommunicationLogFilter(filters.FilterSet):
+    campaign = IdFilter(field_name="dispatch__campaign")
+    dispatch = IdFilter(field_name="dispatch")
+    lead = IdFilter(field_name="lead")
+    status = filters.ChoiceFilter(choices=LogStatus.choices)
+    error_code = filters.CharFilter(max_length=64)
+    channel = filters.CharFilter(max_length=8)
+
+    class Meta:
+        model = CommunicationLog
+        fields = ["campaign", "dispatch", "lead", "status", "error_code", "channel"]
+
+
+class DeliveryReceiptFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=DeliveryReceipt.Status.choices)
+    vendor_ref = filters.CharFilter(max_length=120)
+    log = IdFilter(field_name="log")
+    campaign = IdFilter(field_name="log__dispatch__campaign")
+
+    class Meta:
+        model = DeliveryReceipt
+        fields = ["status", "vendor_ref", "log", "campaign"]

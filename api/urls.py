@@ -1,0 +1,43 @@
+"""The API's URLs, under /api/."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import SimpleRouter
+
+from api.views import automations, campaigns, leads, messaging, segments
+from api.views.operations import StatsView
+from api.views.webhooks import InboundWebhook, ReceiptsWebhook
+
+router = SimpleRouter(trailing_slash=False)
+router.register("leads", leads.LeadViewSet, basename="lead")
+router.register("lead-imports", leads.LeadImportViewSet, basename="lead-import")
+router.register("segments", segments.SegmentViewSet, basename="segment")
+router.register("campaigns", campaigns.CampaignViewSet, basename="campaign")
+router.register("logs", messaging.CommunicationLogViewSet, basename="log")
+router.register("receipts", messaging.DeliveryReceiptViewSet, basename="receipt")
+router.register("appointments", automations.AppointmentViewSet, basename="appointment")
+router.register("invoices", automations.InvoiceViewSet, basename="invoice")
+router.register(
+    "nurture-sequences", automations.NurtureSequenceViewSet, basename="sequence"
+)
+router.register("enrollments", automations.EnrollmentViewSet, basename="enrollment")
+router.register("snapshots", automations.DailySnapshotViewSet, basename="snapshot")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("auth/token", obtain_auth_token, name="token"),
+    path("stats", StatsView.as_view(), name="stats"),
+    path(
+        "webhooks/<str:vendor>/receipts",
+        ReceiptsWebhook.as_view(),
+        name="webhook-receipts",
+    ),
+    path(
+        "webhooks/<str:vendor>/inbound",
+        InboundWebhook.as_view(),
+        name="webhook-inbound",
+    ),
+    *router.urls,
+]

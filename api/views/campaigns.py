@@ -1,0 +1,97 @@
+"""Campaigns: create (with chunking and stats), launch, pause, resume, cancel, stats."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from api.serializers import (
+    CampaignCancelSerializer,
+    CampaignSerializer,
+    CampaignStatsSerializer,
+)
+from api.views.base import OrganizationScoped
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_stats
+from campaigns.services import lifecycle
+
+_STATS_DEFAULTS = dict.fromkeys(
+    (
+        "expected_audience",
+        "skipped",
+        "pending",
+        "sent",
+        "delivered",
+        "failed",
+        "cancelled",
+        "retried",
+        "cost",
+        "dead_chunks",
+    ),
+    0,
+)
+
+
+class CampaignViewSet(
+    OrganizationScoped,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = CampaignSerializer
+    filterset_fields = ["status", "channel", "segment"]
+
+    def get_queryset(self):
+        return self.scoped(Campaign.objects.select_related("dispatch", "segment"))
+
+    def perform_create(self, serializer):
+        serializer.instance = lifecycle.campaign_create(
+            organization=self.organization,
+            created_by=self.request.user,
+            **serializer.validated_data,
+        )
+
+    def _answer(self, campaign_id: int, *, code: int = status.HTTP_200_OK, **context):
+        campaign = self.get_queryset().get(pk=campaign_id)
+        serializer_class = (
+            CampaignCancelSerializer if "messages_cancelled" in context else None
+        ) or self.get_serializer_class()
+        data = serializer_class(
+            campaign, context={**self.get_serializer_context(), **context}
+        ).data
+        return Response(data, status=code)
+
+    @extend_schema(request=None, responses={202: CampaignSerializer})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def launch(self, request, pk=None):
+        campaign = self.get_object()
+        lifecycle.campaign_launch(campaign_id=campaign.pk)
+        return self._answer(campaign.pk, code=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def pause(self, request, pk=None):
+        campaign = self.get_object()
+        lifecycle.campaign_pause(campaign_id=campaign.pk)
+        return self._answer(campaign.pk)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def resume(self, request, pk=None):
+        campaign = self.get_object()
+        lifecycle.campaign_resume(campaign_id=campaign.pk)
+        return self._answer(campaign.pk)
+
+    @extend_schema(request=None, responses=CampaignCancelSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request, pk=None):
+        campaign = self.get_object()
+        cancelled = lifecycle.campaign_cancel(campaign_id=campaign.pk)
+        return self._answer(campaign.pk, messages_cancelled=cancelled)
+
+    @extend_schema(responses=CampaignStatsSerializer)
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def stats(self, request, pk=None):
+        stats = {**_STATS_DEFAULTS, **campaign_stats(campaign=self.get_object())}
+        return Response(CampaignStatsSerializer(stats).data)

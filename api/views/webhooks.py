@@ -1,0 +1,126 @@
+"""Vendor callbacks: signed delivery receipts and inbound replies.
+
+No user signs these in: the vendor's signature over the raw body (with a timestamp,
+against replays) is the authentication, so a bad one is a 403 before anything is
+read or stored.
+"""
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.throttles import WebhookRateThrottle
+from messaging.services.inbound import inbound_handle
+from messaging.services.receipts import receipts_store
+from messaging.tasks import process_receipts
+from vendors.base import InvalidPayload, VendorAdapter
+from vendors.registry import ADAPTERS, get_adapter
+
+
+class _RawBody(BaseParser):
+    """Any content type: the body is verified as bytes, never parsed by DRF."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
+
+
+def _verified_adapter(request, vendor: str) -> VendorAdapter:
+    # Only registered names: the registry would import any dotted path it is given.
+    if vendor not in ADAPTERS:
+        raise exceptions.NotFound(f"unknown vendor {vendor!r}")
+    adapter = get_adapter(vendor)
+    if not adapter.verify_signature(body=request.body, headers=request.headers):
+        raise exceptions.PermissionDenied("missing, invalid or expired signature")
+    return adapter
+
+
+class _Webhook(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [WebhookRateThrottle]
+    parser_classes = [_RawBody]
+
+
+_RESPONSES = {
+    400: OpenApiResponse(description="The body is not what the vendor sends."),
+    403: OpenApiResponse(description="Missing, invalid or expired signature."),
+    404: OpenApiResponse(description="Unknown vendor."),
+}
+
+
+class ReceiptsWebhook(_Webhook):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            202: inline_serializer(
+                "ReceiptsAccepted",
+                {
+                    "received": serializers.IntegerField(),
+                    "new": serializers.IntegerField(),
+                },
+            ),
+            **_RESPONSES,
+        },
+        auth=[],
+        summary="Delivery receipts from a vendor (signed)",
+    )
+    def post(self, request, vendor: str):
+        adapter = _verified_adapter(request, vendor)
+        try:
+            receipts = adapter.parse_receipts(
+                body=request.body, headers=request.headers
+            )
+        except InvalidPayload as error:
+            raise exceptions.ValidationError({"body": [str(error)]}) from error
+        # Stored first, applied by a worker: the vendor gets its answer at once, and
+        # a repeated receipt is stored once (unique), so it is never counted twice.
+        new = receipts_store(vendor=adapter.name, receipts=receipts)
+        if new:
+            transaction.on_commit(process_receipts.delay)
+        return Response(
+            {"received": len(receipts), "new": new}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class InboundWebhook(_Webhook):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: inline_serializer(
+                "InboundHandled",
+                {
+                    "received": serializers.IntegerField(),
+                    "opted_out": serializers.IntegerField(),
+                    "opted_in": serializers.IntegerField(),
+                    "suppressed": serializers.IntegerField(),
+                    "ignored": serializers.IntegerField(),
+                },
+            ),
+            **_RESPONSES,
+        },
+        auth=[],
+        summary="People's replies forwarded by a vendor (signed): STOP, START",
+    )
+    def post(self, request, vendor: str):
+        adapter = _verified_adapter(request, vendor)
+        try:
+            messages = adapter.parse_inbound(body=request.body, headers=request.headers)
+        except InvalidPayload as error:
+            raise exceptions.ValidationError({"body": [str(error)]}) from error
+        outcome = inbound_handle(messages=messages)
+        return Response(
+            {
+                "received": outcome.received,
+                "opted_out": len(outcome.opted_out),
+                "opted_in": len(outcome.opted_in),
+                "suppressed": outcome.suppressed,
+                "ignored": outcome.ignored,
+            }
+        )

@@ -1,0 +1,113 @@
+"""Writes to single leads (the API's and admin's path; imports go in bulk)."""
+
+import zoneinfo
+from functools import cache
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.contacts import ContactError, normalize_emails, normalize_phones
+from crm.models import Channel, Lead, Organization
+
+UPDATABLE_FIELDS = frozenset(
+    {
+        "external_id",
+        "name",
+        "phones",
+        "emails",
+        "total_spend",
+        "visits",
+        "timezone",
+        "attributes",
+        "tags",
+        "sms_opt_out",
+        "email_opt_out",
+    }
+)
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _apply(lead: Lead, fields: dict[str, Any]) -> None:
+    """Set the fields on the lead, contacts normalized; errors collected by field."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise TypeError(f"cannot set {', '.join(sorted(unknown))} on a lead")
+    errors: dict[str, list[str]] = {}
+    phones, emails = fields.pop("phones", None), fields.pop("emails", None)
+    if phones is not None:
+        try:
+            phones = normalize_phones(list(phones))
+        except ContactError as error:
+            errors["phones"] = [str(error)]
+    if emails is not None:
+        try:
+            emails = normalize_emails(list(emails))
+        except ContactError as error:
+            errors["emails"] = [str(error)]
+    zone = fields.get("timezone")
+    if zone and zone not in _timezones():
+        errors["timezone"] = [f"unknown time zone {zone!r}"]
+    if errors:
+        raise ValidationError(errors)
+    for name, value in fields.items():
+        setattr(lead, name, value)
+    lead.set_contacts(
+        phones=lead.phones if phones is None else phones,
+        emails=lead.emails if emails is None else emails,
+    )
+    if not (lead.external_id or lead.phone or lead.email):
+        raise ValidationError(
+            {"non_field_errors": ["a lead needs an external_id, a phone or an email"]}
+        )
+
+
+def _save(lead: Lead, **kwargs: Any) -> Lead:
+    lead.full_clean(exclude=["organization"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            lead.save(**kwargs)
+    except IntegrityError as error:
+        # The one constraint a single save can break: external ids are per org.
+        raise ValidationError(
+            {"external_id": [f"a lead with external_id {lead.external_id!r} exists"]}
+        ) from error
+    return lead
+
+
+def lead_create(*, organization: Organization, **fields: Any) -> Lead:
+    """Create a lead; phones become E.164, emails lowercase, errors name the field."""
+    lead = Lead(organization=organization)
+    _apply(lead, fields)
+    return _save(lead)
+
+
+def lead_update(*, lead: Lead, **fields: Any) -> Lead:
+    """Change the given fields only; the primary phone/email follow the lists."""
+    _apply(lead, fields)
+    return _save(lead)
+
+
+def leads_set_opt_out(*, contact: str, channel: str, opted_out: bool) -> list[int]:
+    """Opt every lead reached at `contact` out of (or back into) the channel.
+
+    Matched on the primary phone or email, in every organization: an inbound STOP
+    comes to the sender, which organizations share, and the law asks that the person
+    stop getting messages from it whoever sent them. Returns the leads changed.
+    """
+    if channel == Channel.SMS:
+        leads = Lead.objects.filter(phone=contact).exclude(sms_opt_out=opted_out)
+        field = "sms_opt_out"
+    else:
+        leads = Lead.objects.filter(email=contact).exclude(email_opt_out=opted_out)
+        field = "email_opt_out"
+    ids = list(leads.values_list("pk", flat=True))
+    Lead.objects.filter(pk__in=ids).update(
+        **{field: opted_out}, updated_at=timezone.now()
+    )
+    return ids

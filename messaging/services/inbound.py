@@ -1,0 +1,114 @@
+"""People's replies: STOP / UNSUBSCRIBE opt them out of a channel, START back in."""
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.contacts import ContactError, normalize_email, normalize_phone
+from crm.services.leads import leads_set_opt_out
+from messaging.models import CommunicationLog, LogStatus
+from messaging.services.dispatches import dispatch_counters_add, dispatch_finish_if_done
+from vendors.base import InboundMessage
+
+logger = logging.getLogger(__name__)
+
+# The words carriers and the CTIA handbook expect, alone in the message.
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "SUBSCRIBE", "YES"})
+SKIP_REASON = "opted_out"
+
+
+@dataclass
+class InboundOutcome:
+    received: int = 0
+    opted_out: list[int] = field(default_factory=list)
+    opted_in: list[int] = field(default_factory=list)
+    suppressed: int = 0
+    ignored: int = 0
+
+
+def keyword(text: str) -> str:
+    """The message's one word, uppercased, without punctuation: "Stop." is STOP."""
+    words = text.strip().upper().split()
+    if len(words) != 1:
+        return ""
+    return "".join(ch for ch in words[0] if ch.isalnum())
+
+
+def inbound_handle(*, messages: Sequence[InboundMessage]) -> InboundOutcome:
+    """Apply each message's keyword to the leads reached at its sender's contact.
+
+    An opt-out also skips the messages still waiting to go to those leads on that
+    channel, so a STOP is honoured for the campaign already running too.
+    """
+    outcome = InboundOutcome(received=len(messages))
+    for message in messages:
+        word = keyword(message.body)
+        if word not in OPT_OUT_WORDS and word not in OPT_IN_WORDS:
+            outcome.ignored += 1
+            continue
+        try:
+            contact = (
+                normalize_phone(message.sender)
+                if message.channel == "sms"
+                else normalize_email(message.sender)
+            )
+        except ContactError:
+            logger.warning("inbound %s from unusable sender", message.channel)
+            outcome.ignored += 1
+            continue
+        opting_out = word in OPT_OUT_WORDS
+        with transaction.atomic():
+            changed = leads_set_opt_out(
+                contact=contact, channel=message.channel, opted_out=opting_out
+            )
+            if opting_out:
+                outcome.opted_out += changed
+                outcome.suppressed += logs_suppress(
+                    contact=contact, channel=message.channel
+                )
+            else:
+                outcome.opted_in += changed
+    return outcome
+
+
+def logs_suppress(*, contact: str, channel: str) -> int:
+    """Skip pending messages to this contact on this channel; return how many.
+
+    Messages a worker holds right now (processing) are left to finish, as a cancel
+    leaves them: the vendor may already have them.
+    """
+    now = timezone.now()
+    logs = list(
+        CommunicationLog.objects.filter(
+            recipient=contact, channel=channel, status=LogStatus.PENDING
+        )
+        .order_by("pk")
+        .select_for_update(skip_locked=True)
+        .values_list("pk", "dispatch_id")
+    )
+    if not logs:
+        return 0
+    CommunicationLog.objects.filter(
+        pk__in=[pk for pk, _ in logs], status=LogStatus.PENDING
+    ).update(
+        status=LogStatus.SKIPPED,
+        skip_reason=SKIP_REASON,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    per_dispatch = Counter(dispatch_id for _, dispatch_id in logs)
+    for dispatch_id, count in per_dispatch.items():
+        dispatch_counters_add(dispatch_id=dispatch_id, pending=-count, skipped=count)
+        transaction.on_commit(
+            lambda dispatch_id=dispatch_id: dispatch_finish_if_done(
+                dispatch_id=dispatch_id
+            )
+        )
+    return len(logs)
