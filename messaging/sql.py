@@ -32,6 +32,9 @@ def update_from_rows(
         f"UPDATE {table} AS t SET {assignments} FROM v "
         f"WHERE t.id = v.{columns[0][0]} AND {condition} RETURNING t.id"
     )
+    if connection.vendor == "sqlite":
+        # SQLite's RETURNING sees only the target table, and not by its alias.
+        sql = sql.removesuffix("RETURNING t.id") + "RETURNING id"
     flat = [value for row in rows for value in row]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*flat, *params])
