@@ -160,7 +160,9 @@ def dispatch_count_logs(*, dispatch_id: int) -> dict:
         cancelled=Count("id", filter=Q(status=LogStatus.CANCELLED)),
         cost=Sum("cost"),
     )
-    counted["cost"] = counted["cost"] or Decimal("0")
+    # SQLite sums decimals as floats: round back to the stored precision.
+    places = Dispatch._meta.get_field("cost").decimal_places
+    counted["cost"] = Decimal(counted["cost"] or 0).quantize(Decimal(1).scaleb(-places))
     return counted
 
 
