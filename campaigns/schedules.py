@@ -41,6 +41,36 @@ SCHEDULES = (
         every_seconds=30,
         description="Launches scheduled campaigns whose time has come.",
     ),
+    Schedule(
+        "Appointment reminders",
+        "automations.scan_reminders",
+        crontab="0 * * * *",
+        description="Queues the 24 h and 3 h reminders that are due and not sent.",
+    ),
+    Schedule(
+        "Nurture sequences: send due steps",
+        "automations.advance_nurture",
+        crontab="*/5 * * * *",
+        description="Sends each enrolled lead's next step once its delay is over.",
+    ),
+    Schedule(
+        "Dunning notices",
+        "automations.scan_dunning",
+        crontab="0 9 * * *",
+        description="Notices for open invoices 1, 3, 7, 14 days overdue (a setting).",
+    ),
+    Schedule(
+        "Daily KPI snapshots",
+        "automations.snapshot_all",
+        crontab="0 1 * * *",
+        description="Yesterday's KPIs per organization; a rerun replaces them.",
+    ),
+    Schedule(
+        "Campaign hourly analytics",
+        "automations.campaign_hourly_stats",
+        crontab="5 * * * *",
+        description="Sent, delivered and failed per campaign and hour, for charts.",
+    ),
 )
 
 

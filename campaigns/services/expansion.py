@@ -170,7 +170,7 @@ def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
                 NewLog(None, str(lead_id), send_id, "", "", skip_reason="lead_deleted")
             )
             continue
-        recipient, skip_reason = _recipient(lead, campaign.channel)
+        recipient, skip_reason = lead_recipient(lead, campaign.channel)
         logs.append(
             NewLog(
                 lead_id=lead_id,
@@ -185,8 +185,11 @@ def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
     return logs
 
 
-def _recipient(lead: Lead, channel: str) -> tuple[str, str]:
-    """The address to send to, or why the lead cannot be sent on this channel."""
+def lead_recipient(lead: Lead, channel: str) -> tuple[str, str]:
+    """The address to send to, or why the lead cannot be sent on this channel.
+
+    Shared by every sender (campaigns, automations) so all skip for the same reasons.
+    """
     if channel == Channel.SMS:
         address, valid, missing = lead.phone, _E164, "no_phone"
     else:

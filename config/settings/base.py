@@ -211,6 +211,23 @@ MESSAGING_RETRY_BASE_SECONDS = env_float("MESSAGING_RETRY_BASE_SECONDS", 30.0)
 MESSAGING_RETRY_MAX_SECONDS = env_float("MESSAGING_RETRY_MAX_SECONDS", 1800.0)
 MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
 
+# --- Automations (celery beat) --------------------------------------------------
+# Days overdue at which an open invoice gets a dunning notice, each once.
+AUTOMATIONS_DUNNING_THRESHOLDS_DAYS = sorted(
+    {
+        int(days)
+        for days in env_list(
+            "AUTOMATIONS_DUNNING_THRESHOLDS_DAYS", ["1", "3", "7", "14"]
+        )
+    }
+)
+AUTOMATIONS_DUNNING_CHANNEL = env_str("AUTOMATIONS_DUNNING_CHANNEL", "sms")
+AUTOMATIONS_REMINDER_CHANNEL = env_str("AUTOMATIONS_REMINDER_CHANNEL", "sms")
+# Attempts of every automation job (scan, send, snapshot) before it is recorded as
+# failed in django-celery-results; the wait doubles from the base between attempts.
+AUTOMATIONS_JOB_ATTEMPTS = env_int("AUTOMATIONS_JOB_ATTEMPTS", 3)
+AUTOMATIONS_JOB_BACKOFF_SECONDS = env_int("AUTOMATIONS_JOB_BACKOFF_SECONDS", 10)
+
 # --- Vendors --------------------------------------------------------------------
 VENDOR_DEFAULT = env_str("VENDOR_DEFAULT", "simulator")
 SIMULATOR_SUCCESS_RATE = env_float("SIMULATOR_SUCCESS_RATE", 0.9)

@@ -108,3 +108,28 @@ def logs_create(
             skipped=skipped,
         )
     return CreatedLogs(pending=pending, skipped=skipped)
+
+
+def logs_cancel_pending(*, dispatch_id: int, dedupe_keys: Sequence[str]) -> int:
+    """Cancel these logs if no worker has picked them up yet; return how many.
+
+    For an owner whose reason to send is gone (a reminder of a cancelled
+    appointment, a dunning notice of a paid invoice). A log being sent right now is
+    left to finish: the vendor may already have it.
+    """
+    if not dedupe_keys:
+        return 0
+    with transaction.atomic():
+        cancelled = CommunicationLog.objects.filter(
+            dispatch_id=dispatch_id,
+            dedupe_key__in=list(dedupe_keys),
+            status=LogStatus.PENDING,
+        ).update(
+            status=LogStatus.CANCELLED,
+            next_attempt_at=None,
+            updated_at=timezone.now(),
+        )
+        dispatch_counters_add(
+            dispatch_id=dispatch_id, pending=-cancelled, cancelled=cancelled
+        )
+    return cancelled

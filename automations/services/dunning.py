@@ -1,0 +1,125 @@
+"""Dunning: an open invoice past its due date gets a notice at each threshold.
+
+Thresholds are days overdue (settings.AUTOMATIONS_DUNNING_THRESHOLDS_DAYS, default 1,
+3, 7, 14). Each is sent once per invoice (the log's dedupe key names invoice and
+threshold); a run that comes late sends only the latest threshold reached, not a
+burst of the ones it missed; nothing goes once the invoice is paid or void.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from automations.models import AutomationDispatch, Invoice
+from automations.services.outbox import (
+    automation_dispatch_id,
+    lead_message,
+    messages_queue,
+)
+from messaging.services.logs import logs_cancel_pending
+
+
+class InvoiceStateError(Exception):
+    """The invoice's status does not allow what was asked."""
+
+
+def dunning_key(*, invoice_id: int, threshold: int) -> str:
+    return f"inv{invoice_id}-d{threshold}"
+
+
+def threshold_reached(*, days_overdue: int, thresholds: list[int]) -> int | None:
+    reached = [days for days in thresholds if days <= days_overdue]
+    return max(reached) if reached else None
+
+
+def dunning_message(*, job: dict, number: str, first_name: str) -> str:
+    greeting = f"Hi {first_name}, your" if first_name else "Your"
+    invoice = f"invoice {number}" if number else "invoice"
+    days = job["days_overdue"]
+    text = (
+        f"{greeting} {invoice} of {job['amount']} {job['currency']} is {days} "
+        f"day{'s' if days != 1 else ''} overdue."
+    )
+    if job["payment_link"]:
+        text += f" Pay here: {job['payment_link']}"
+    return text
+
+
+def invoice_mark_paid(*, invoice: Invoice) -> Invoice:
+    """Paid: no further notice, and none still waiting to be sent."""
+    return _close(invoice, Invoice.Status.PAID)
+
+
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    return _close(invoice, Invoice.Status.VOID)
+
+
+def _close(invoice: Invoice, status: str) -> Invoice:
+    if invoice.status != Invoice.Status.OPEN:
+        raise InvoiceStateError(f"the invoice is already {invoice.status}")
+    with transaction.atomic():
+        invoice.status = status
+        invoice.paid_at = timezone.now() if status == Invoice.Status.PAID else None
+        invoice.save(update_fields=["status", "paid_at", "updated_at"])
+        dispatch_id = (
+            AutomationDispatch.objects.filter(
+                organization_id=invoice.organization_id,
+                kind=AutomationDispatch.Kind.DUNNING,
+            )
+            .values_list("dispatch_id", flat=True)
+            .first()
+        )
+        if dispatch_id is not None:
+            keys = [
+                dunning_key(invoice_id=invoice.pk, threshold=days)
+                for days in settings.AUTOMATIONS_DUNNING_THRESHOLDS_DAYS
+            ]
+            logs_cancel_pending(dispatch_id=dispatch_id, dedupe_keys=keys)
+    return invoice
+
+
+def dunning_send(*, org_id: int, jobs: list[dict]) -> int:
+    """Create the jobs' notices (once per invoice and threshold) and have them sent;
+    return how many were new. An invoice paid or voided since the scan gets none."""
+    channel = settings.AUTOMATIONS_DUNNING_CHANNEL
+    dispatch_id = automation_dispatch_id(
+        organization_id=org_id, kind=AutomationDispatch.Kind.DUNNING, channel=channel
+    )
+    with transaction.atomic():
+        # Locked, so a payment recorded meanwhile either comes first (and the
+        # invoice is skipped) or waits and then cancels what this created.
+        invoices = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("lead")
+            .filter(
+                pk__in=[job["invoice_id"] for job in jobs],
+                organization_id=org_id,
+                status=Invoice.Status.OPEN,
+            )
+            .order_by("pk")
+            .in_bulk()
+        )
+        messages = []
+        for job in jobs:
+            invoice = invoices.get(job["invoice_id"])
+            if invoice is None:
+                continue
+            name = (invoice.lead.name or "").strip()
+            messages.append(
+                lead_message(
+                    lead=invoice.lead,
+                    channel=channel,
+                    dedupe_key=dunning_key(
+                        invoice_id=invoice.pk, threshold=job["threshold"]
+                    ),
+                    body=dunning_message(
+                        job=job,
+                        number=invoice.number,
+                        first_name=name.split()[0] if name else "",
+                    ),
+                    subject=f"Invoice {invoice.number or invoice.pk} is overdue",
+                )
+            )
+        return messages_queue(
+            dispatch_id=dispatch_id, channel=channel, messages=messages
+        )

@@ -1,0 +1,88 @@
+"""Handing an automation's messages to the one pipeline: its dispatch, its logs."""
+
+from collections.abc import Sequence
+
+from django.db import IntegrityError, transaction
+
+from automations.models import AutomationDispatch, NurtureSequence
+from campaigns.services.expansion import lead_recipient
+from crm.models import Lead, Organization
+from messaging.services.dispatches import dispatch_create
+from messaging.services.logs import NewLog, logs_create, new_send_id
+
+
+def automation_dispatch_id(*, organization_id: int, kind: str, channel: str) -> int:
+    """The organization's open-ended dispatch for reminders or dunning, made once.
+
+    Open-ended: it never expects an audience, so it never completes and takes new
+    messages for as long as the organization exists.
+    """
+    found = AutomationDispatch.objects.filter(
+        organization_id=organization_id, kind=kind
+    ).values_list("dispatch_id", flat=True)
+    if found:
+        return found[0]
+    organization = Organization.objects.get(pk=organization_id)
+    label = f"{AutomationDispatch.Kind(kind).label}: {organization.name}"
+    try:
+        with transaction.atomic():
+            dispatch = dispatch_create(
+                organization=Organization.objects.get(pk=organization_id),
+                label=label,
+                channel=channel,
+            )
+            AutomationDispatch.objects.create(
+                organization_id=organization_id, kind=kind, dispatch=dispatch
+            )
+            return dispatch.pk
+    except IntegrityError:
+        # Another worker made it first; its dispatch is the one.
+        return AutomationDispatch.objects.get(
+            organization_id=organization_id, kind=kind
+        ).dispatch_id
+
+
+def sequence_dispatch_id(*, sequence_id: int, channel: str) -> int:
+    """The sequence's dispatch, made with its first message under the row lock."""
+    with transaction.atomic():
+        sequence = NurtureSequence.objects.select_for_update().get(pk=sequence_id)
+        if sequence.dispatch_id is None:
+            sequence.dispatch = dispatch_create(
+                organization=sequence.organization,
+                label=f"Nurture: {sequence.name}",
+                channel=channel,
+            )
+            sequence.save(update_fields=["dispatch"])
+        return sequence.dispatch_id
+
+
+def lead_message(
+    *, lead: Lead, channel: str, dedupe_key: str, body: str, subject: str = ""
+) -> NewLog:
+    """A log for one lead; skipped (with the campaigns' reasons) if it cannot go."""
+    recipient, skip_reason = lead_recipient(lead, channel)
+    return NewLog(
+        lead_id=lead.pk,
+        dedupe_key=dedupe_key,
+        send_id=new_send_id(scope="a", key=dedupe_key),
+        recipient=recipient,
+        body=body,
+        subject=subject,
+        skip_reason=skip_reason,
+    )
+
+
+def messages_queue(
+    *, dispatch_id: int, channel: str, messages: Sequence[NewLog]
+) -> int:
+    """Create the logs that do not exist yet and have them sent after commit.
+
+    Returns how many were new: a message whose dedupe key already exists in the
+    dispatch (a doubled or overlapping run) is not created again.
+    """
+    from messaging.tasks import send_batch
+
+    created = logs_create(dispatch_id=dispatch_id, channel=channel, logs=messages)
+    if created.pending:
+        transaction.on_commit(lambda: send_batch.delay(dispatch_id))
+    return created.pending + created.skipped
