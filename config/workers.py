@@ -5,6 +5,7 @@ broker is only visible from this process), or real worker processes on the
 configured broker, stopped again when the block ends.
 """
 
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,10 @@ def embedded_worker() -> Iterator[None]:
     """A real Celery worker consuming every queue, in a thread of this process."""
     from celery.contrib.testing.worker import start_worker
 
+    # A line per task would drown the demo's progress bar; warnings still show.
+    celery_logger = logging.getLogger("celery")
+    level = celery_logger.level
+    celery_logger.setLevel(logging.WARNING)
     with start_worker(
         app,
         pool="solo",
@@ -34,7 +39,10 @@ def embedded_worker() -> Iterator[None]:
         loglevel="WARNING",
         shutdown_timeout=30,
     ):
-        yield
+        try:
+            yield
+        finally:
+            celery_logger.setLevel(level)
 
 
 @contextmanager

@@ -166,7 +166,7 @@ LOGGING = {
 # --- Celery ---------------------------------------------------------------------
 # No broker configured means the embedded default: an in-memory broker that only a
 # worker inside the same process can consume (see campaigns' demo command).
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://localhost/")
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True
