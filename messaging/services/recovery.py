@@ -23,8 +23,13 @@ def logs_release_stuck(*, older_than: timedelta) -> int:
     ).update(status=LogStatus.PENDING, next_attempt_at=now, updated_at=now)
 
 
-def logs_retry_failed(*, dispatch_ids: list[int] | None = None) -> int:
+def logs_retry_failed(
+    *, dispatch_ids: list[int] | None = None, log_ids: list[int] | None = None
+) -> int:
     """Send failed logs again from a fresh attempt count; return how many.
+
+    `dispatch_ids` and `log_ids` narrow which failed logs (the admin retries the
+    ones a user selected).
 
     A log the vendor accepted and then could not deliver needs a new send id: under
     its old one the vendor would answer with the old acceptance and send nothing.
@@ -35,19 +40,23 @@ def logs_retry_failed(*, dispatch_ids: list[int] | None = None) -> int:
     )
     if dispatch_ids is not None:
         failed = failed.filter(dispatch_id__in=dispatch_ids)
+    if log_ids is not None:
+        failed = failed.filter(pk__in=log_ids)
     retried = 0
     for dispatch_id in failed.values_list("dispatch_id", flat=True).distinct():
-        retried += _retry_failed_of(dispatch_id=dispatch_id)
+        retried += _retry_failed_of(dispatch_id=dispatch_id, log_ids=log_ids)
     return retried
 
 
-def _retry_failed_of(*, dispatch_id: int) -> int:
+def _retry_failed_of(*, dispatch_id: int, log_ids: list[int] | None = None) -> int:
     now = timezone.now()
     with transaction.atomic():
         Dispatch.objects.select_for_update().filter(pk=dispatch_id).first()
         logs = CommunicationLog.objects.filter(
             dispatch_id=dispatch_id, status=LogStatus.FAILED
         )
+        if log_ids is not None:
+            logs = logs.filter(pk__in=log_ids)
         were_sent = list(
             logs.filter(sent_at__isnull=False).values_list("pk", flat=True)
         )

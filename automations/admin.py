@@ -1,0 +1,164 @@
+"""Automations in the admin: appointments, invoices, nurture sequences, snapshots.
+
+Also sets the admin's front page, which shows today's KPIs and the snapshots' last
+30 days (automations/dashboard.py): this app is the one that reads every other.
+"""
+
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from automations.models import (
+    Appointment,
+    AutomationDispatch,
+    CampaignHourlyStat,
+    DailySnapshot,
+    Enrollment,
+    Invoice,
+    NurtureSequence,
+    NurtureStep,
+)
+from crm.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdmin
+
+admin.site.index_template = "admin/automations/index.html"
+admin.site.site_header = "Campaign CRM"
+admin.site.site_title = "Campaign CRM"
+admin.site.index_title = "Dashboard"
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(OrganizationScopedAdmin):
+    list_display = ["title", "lead", "starts_at", "status", "location", "organization"]
+    list_filter = ["status", "organization", "starts_at"]
+    list_select_related = ["lead", "organization"]
+    search_fields = ["title", "lead__name", "=lead__phone", "lead__email"]
+    raw_id_fields = ["lead"]
+    date_hierarchy = "starts_at"
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(OrganizationScopedAdmin):
+    list_display = [
+        "__str__",
+        "lead",
+        "amount",
+        "currency",
+        "due_date",
+        "days_overdue",
+        "status",
+        "paid_at",
+        "organization",
+    ]
+    list_filter = ["status", "organization", "due_date"]
+    list_select_related = ["lead", "organization"]
+    search_fields = ["number", "lead__name", "lead__email"]
+    raw_id_fields = ["lead"]
+    date_hierarchy = "due_date"
+    readonly_fields = ["created_at", "updated_at"]
+
+    @admin.display(description="Days overdue")
+    def days_overdue(self, invoice):
+        if invoice.status != Invoice.Status.OPEN:
+            return "-"
+        days = (timezone.localdate() - invoice.due_date).days
+        return days if days > 0 else "-"
+
+
+class NurtureStepInline(admin.TabularInline):
+    model = NurtureStep
+    extra = 1
+    fields = ["position", "delay_minutes", "channel", "subject", "template"]
+
+
+@admin.register(NurtureSequence)
+class NurtureSequenceAdmin(OrganizationScopedAdmin):
+    list_display = [
+        "name",
+        "organization",
+        "is_active",
+        "step_count",
+        "active_enrollments",
+        "updated_at",
+    ]
+    list_filter = ["is_active", "organization"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["dispatch", "created_at", "updated_at"]
+    inlines = [NurtureStepInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                steps_n=Count("steps", distinct=True),
+                active_n=Count(
+                    "enrollments",
+                    filter=Q(enrollments__status=Enrollment.Status.ACTIVE),
+                    distinct=True,
+                ),
+            )
+        )
+
+    @admin.display(description="Steps", ordering="steps_n")
+    def step_count(self, sequence):
+        return sequence.steps_n
+
+    @admin.display(description="Active enrollments", ordering="active_n")
+    def active_enrollments(self, sequence):
+        return sequence.active_n
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(OrganizationScopedAdmin):
+    list_display = [
+        "lead",
+        "sequence",
+        "status",
+        "current_step",
+        "next_run_at",
+        "exit_reason",
+        "enrolled_at",
+    ]
+    list_filter = ["status", "exit_reason", "sequence", "organization"]
+    list_select_related = ["lead", "sequence"]
+    search_fields = ["lead__name", "=lead__phone", "lead__email", "sequence__name"]
+    raw_id_fields = ["lead"]
+    readonly_fields = ["enrolled_at", "finished_at", "updated_at"]
+
+
+@admin.register(AutomationDispatch)
+class AutomationDispatchAdmin(ReadOnlyAdmin):
+    list_display = ["organization", "kind", "dispatch"]
+    list_filter = ["kind", "organization"]
+    list_select_related = ["organization", "dispatch"]
+
+
+@admin.register(DailySnapshot)
+class DailySnapshotAdmin(ReadOnlyAdmin):
+    list_display = [
+        "date",
+        "organization",
+        "leads",
+        "new_leads",
+        "messages_sent",
+        "messages_delivered",
+        "messages_failed",
+        "delivery_rate",
+        "appointments",
+        "revenue_collected",
+        "overdue_amount",
+    ]
+    list_filter = ["organization", "date"]
+    list_select_related = ["organization"]
+    date_hierarchy = "date"
+
+
+@admin.register(CampaignHourlyStat)
+class CampaignHourlyStatAdmin(ReadOnlyAdmin):
+    organization_path = "campaign__organization"
+    list_display = ["campaign", "hour", "sent", "delivered", "failed", "updated_at"]
+    list_filter = ["campaign"]
+    list_select_related = ["campaign"]
+    date_hierarchy = "hour"

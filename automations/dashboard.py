@@ -1,0 +1,55 @@
+"""Reads for the admin's front page: today's KPIs and the last 30 days, per tenant.
+
+The 30 days come from the daily snapshots (one row per organization and day, kept
+by the nightly automation); a day without a snapshot yet, today always among them,
+is counted from the messages themselves, so the chart is whole from the first day.
+"""
+
+from datetime import date, timedelta
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from automations.models import DailySnapshot
+from campaigns.models import Campaign
+from messaging import reporting
+
+DAYS = 30
+_SNAPSHOT_COLUMNS = {
+    "sent": "messages_sent",
+    "delivered": "messages_delivered",
+    "failed": "messages_failed",
+}
+
+
+def dashboard(*, organization_ids: list[int] | None, today: date | None = None) -> dict:
+    """KPIs of today and a series of DAYS days; `None` ids mean every organization."""
+    today = today or timezone.localdate()
+    first = today - timedelta(days=DAYS - 1)
+    snapshots = DailySnapshot.objects.filter(date__gte=first, date__lte=today)
+    campaigns = Campaign.objects.all()
+    if organization_ids is not None:
+        snapshots = snapshots.filter(organization_id__in=organization_ids)
+        campaigns = campaigns.filter(organization_id__in=organization_ids)
+    by_day = {
+        row["date"]: row
+        for row in snapshots.values("date")
+        .annotate(**{name: Sum(column) for name, column in _SNAPSHOT_COLUMNS.items()})
+        .order_by()
+    }
+    computed = reporting.daily_series(
+        organization_ids=organization_ids, days=DAYS, today=today
+    )
+    series = []
+    for row in computed:
+        snapshot = by_day.get(row["bucket"])
+        source = snapshot if snapshot is not None and row["bucket"] != today else row
+        series.append(
+            {"bucket": row["bucket"], **{s: source[s] or 0 for s in _SNAPSHOT_COLUMNS}}
+        )
+    return {
+        "kpis": reporting.kpis_today(organization_ids=organization_ids),
+        "running_campaigns": campaigns.filter(status=Campaign.Status.RUNNING).count(),
+        "series": series,
+        "from_snapshots": len(by_day),
+    }

@@ -1,0 +1,404 @@
+"""The CRM in the admin: organizations, members, leads (CSV in and out) and segments."""
+
+import io
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from crm.admin_scoping import (
+    OrganizationScopedAdmin,
+    request_organization,
+)
+from crm.contacts import ContactError, normalize_emails, normalize_phones
+from crm.models import Lead, Membership, Organization, Segment
+from crm.rules import RuleError, rule_catalog, validate_rules
+from crm.selectors import segment_preview
+from crm.services.lead_export import lead_export_csv_lines
+from crm.services.lead_import import ImportFileError, lead_import_csv
+from crm.services.segments import segment_create, segment_update
+
+# Rejected rows shown on the import page; the rest are counted, not listed.
+IMPORT_REJECTS_SHOWN = 200
+
+
+@admin.register(Organization)
+class OrganizationAdmin(OrganizationScopedAdmin):
+    organization_path = "pk"
+    list_display = ["name", "slug", "members", "created_at"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(ordering="member_count")
+    def members(self, organization):
+        return organization.member_count
+
+    def has_add_permission(self, request):
+        # Creating tenants is an operator's job, not a member's.
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrganizationScopedAdmin):
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role", "organization"]
+    list_select_related = ["user", "organization"]
+    search_fields = ["user__username", "user__email", "organization__name"]
+    readonly_fields = ["created_at"]
+
+    # Who belongs to which organization is an operator's decision: a form listing
+    # every user would show members the other tenants' users.
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+# --- Leads ------------------------------------------------------------------------
+
+
+class LeadAdminForm(forms.ModelForm):
+    """Contacts are edited as text and normalized like an import normalizes them."""
+
+    phones_text = forms.CharField(
+        label="Phones",
+        required=False,
+        help_text="Separated by ; or new lines, the primary first. Stored in E.164.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    emails_text = forms.CharField(
+        label="Emails",
+        required=False,
+        help_text="Separated by ; or new lines, the primary first.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    class Meta:
+        model = Lead
+        fields = [
+            "organization",
+            "external_id",
+            "name",
+            "total_spend",
+            "visits",
+            "timezone",
+            "tags",
+            "attributes",
+            "sms_opt_out",
+            "email_opt_out",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["phones_text"].initial = "; ".join(self.instance.phones or [])
+        self.fields["emails_text"].initial = "; ".join(self.instance.emails or [])
+
+    def clean_phones_text(self):
+        try:
+            return normalize_phones([self.cleaned_data["phones_text"]])
+        except ContactError as error:
+            raise ValidationError(str(error)) from None
+
+    def clean_emails_text(self):
+        try:
+            return normalize_emails([self.cleaned_data["emails_text"]])
+        except ContactError as error:
+            raise ValidationError(str(error)) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        phones, emails = cleaned.get("phones_text"), cleaned.get("emails_text")
+        if phones is not None and emails is not None:
+            if not (phones or emails or cleaned.get("external_id")):
+                raise ValidationError(
+                    "A lead needs an external id, a phone or an email."
+                )
+            self.instance.set_contacts(phones=phones, emails=emails)
+        return cleaned
+
+
+class LeadImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "A header line, then one lead per line. Columns: external_id, name, "
+            "phone, email, total_spend, visits, timezone, tags, sms_opt_out, "
+            "email_opt_out; any other column becomes an attribute."
+        ),
+    )
+    organization = forms.ModelChoiceField(queryset=Organization.objects.all())
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if organization is not None:
+            # A member imports into their own organization.
+            del self.fields["organization"]
+        self.organization = organization
+
+
+@admin.register(Lead)
+class LeadAdmin(OrganizationScopedAdmin):
+    form = LeadAdminForm
+    list_display = [
+        "display_name",
+        "phone",
+        "email",
+        "total_spend",
+        "visits",
+        "sms_opt_out",
+        "email_opt_out",
+        "tag_list",
+        "organization",
+        "created_at",
+    ]
+    list_display_links = ["display_name"]
+    list_filter = ["sms_opt_out", "email_opt_out", "organization", "created_at"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "=phone", "email", "=external_id"]
+    # Counting a big filtered table on every page is the slowest part of a changelist.
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    readonly_fields = ["created_at", "updated_at", "opt_out_state"]
+    actions = ["export_selected"]
+    change_list_template = "admin/crm/lead/change_list.html"
+    fieldsets = [
+        (None, {"fields": ["organization", "name", "external_id"]}),
+        ("Contacts", {"fields": ["phones_text", "emails_text"]}),
+        ("Value", {"fields": ["total_spend", "visits", "timezone", "tags"]}),
+        (
+            "Opt-out per channel",
+            {"fields": ["opt_out_state", "sms_opt_out", "email_opt_out"]},
+        ),
+        ("Attributes", {"fields": ["attributes"], "classes": ["collapse"]}),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+    # messaging.admin adds the message history inline: crm must not import messaging.
+    inlines: list = []
+
+    @admin.display(description="Name", ordering="name")
+    def display_name(self, lead):
+        return str(lead)
+
+    @admin.display(description="Tags")
+    def tag_list(self, lead):
+        return ", ".join(lead.tags or [])
+
+    @admin.display(description="Can be reached by")
+    def opt_out_state(self, lead):
+        return format_html(
+            "SMS: <strong>{}</strong> &middot; Email: <strong>{}</strong>",
+            "opted out" if lead.sms_opt_out else "yes",
+            "opted out" if lead.email_opt_out else "yes",
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="crm_lead_import",
+            ),
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="crm_lead_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        """Upload a CSV; the same importer as `import_leads`, so the same rules."""
+        if not self.has_add_permission(request):
+            return redirect("admin:crm_lead_changelist")
+        member_organization = (
+            None if request.user.is_superuser else request_organization(request)
+        )
+        report, file_error = None, None
+        if request.method == "POST":
+            form = LeadImportForm(
+                request.POST, request.FILES, organization=member_organization
+            )
+            if form.is_valid():
+                organization = member_organization or form.cleaned_data["organization"]
+                stream = io.TextIOWrapper(
+                    form.cleaned_data["file"].file, encoding="utf-8-sig", newline=""
+                )
+                try:
+                    report = lead_import_csv(organization=organization, stream=stream)
+                except ImportFileError as error:
+                    report, file_error = error.report, str(error)
+                level = messages.WARNING if file_error else messages.SUCCESS
+                self.message_user(
+                    request, f"Imported into {organization}: {report.summary()}", level
+                )
+        else:
+            form = LeadImportForm(organization=member_organization)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import leads from CSV",
+            "form": form,
+            "report": report,
+            "file_error": file_error,
+            "rejected": report.rejected[:IMPORT_REJECTS_SHOWN] if report else [],
+            "rejected_more": (
+                max(0, len(report.rejected) - IMPORT_REJECTS_SHOWN) if report else 0
+            ),
+        }
+        return TemplateResponse(request, "admin/crm/lead/import.html", context)
+
+    def export_view(self, request):
+        """The changelist's current filter and search, as CSV."""
+        changelist = self.get_changelist_instance(request)
+        return self._csv_response(changelist.get_queryset(request))
+
+    @admin.action(description="Export selected leads as CSV")
+    def export_selected(self, request, queryset):
+        return self._csv_response(queryset)
+
+    def _csv_response(self, leads):
+        response = StreamingHttpResponse(
+            lead_export_csv_lines(leads=leads), content_type="text/csv"
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "import_url": reverse("admin:crm_lead_import"),
+            "export_url": reverse("admin:crm_lead_export"),
+        }
+        return super().changelist_view(request, extra_context)
+
+
+# --- Segments ---------------------------------------------------------------------
+
+
+class PrettyJSONField(forms.JSONField):
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            return value  # as typed, when the form is shown again with an error
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class SegmentAdminForm(forms.ModelForm):
+    """Rules checked by crm.rules; the "Preview" button shows the audience unsaved."""
+
+    rules = PrettyJSONField(
+        widget=forms.Textarea(
+            attrs={"rows": 12, "cols": 80, "class": "vLargeTextField"}
+        ),
+        help_text=(
+            'A rule tree, e.g. {"and": [{"field": "total_spend", "op": "gt", '
+            '"value": 100}, {"field": "sms_opt_out", "op": "eq", "value": false}]}'
+        ),
+    )
+
+    class Meta:
+        model = Segment
+        fields = ["organization", "name", "description", "rules"]
+
+    previewing = False
+    preview = None
+    preview_error = None
+
+    def clean_rules(self):
+        rules = self.cleaned_data["rules"]
+        try:
+            validate_rules(rules)
+        except RuleError as error:
+            raise ValidationError(
+                f"{error.reason} (at {error.path})", code="invalid_rules"
+            ) from None
+        return rules
+
+    def is_valid(self):
+        """On "Preview", a valid form computes the preview and is not saved.
+
+        Reporting itself invalid (with no errors) makes the admin show the form
+        again, as typed, instead of saving it.
+        """
+        valid = super().is_valid()
+        if not (valid and self.previewing):
+            return valid
+        self.preview = segment_preview(
+            organization=self.cleaned_data["organization"],
+            rules=self.cleaned_data["rules"],
+        )
+        return False
+
+
+@admin.register(Segment)
+class SegmentAdmin(OrganizationScopedAdmin):
+    form = SegmentAdminForm
+    list_display = [
+        "name",
+        "organization",
+        "audience_size",
+        "audience_counted_at",
+        "updated_at",
+    ]
+    list_filter = ["organization", "updated_at"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["audience_size", "audience_counted_at", "created_at"]
+    change_form_template = "admin/crm/segment/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["organization", "name", "description", "rules"]}),
+        ("Audience", {"fields": ["audience_size", "audience_counted_at"]}),
+    ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.previewing = request.method == "POST" and "_preview" in request.POST
+        return form
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "rule_catalog": rule_catalog()}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            segment_update(
+                segment=obj,
+                name=data["name"],
+                description=data["description"],
+                rules=data["rules"],
+            )
+            return
+        segment = segment_create(
+            organization=data["organization"],
+            name=data["name"],
+            description=data["description"],
+            rules=data["rules"],
+        )
+        _take_over(obj, segment)
+
+
+def _take_over(obj, saved) -> None:
+    """Make the admin's unsaved instance the row a service saved (the admin goes on
+    to log and redirect with `obj`)."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False

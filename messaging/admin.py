@@ -1,0 +1,235 @@
+"""Messages, dispatches and receipts in the admin: looked at, filtered and retried.
+
+Everything here is written by the pipeline, so nothing is edited by hand; the one
+write is the retry action, which calls the recovery service.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count
+
+from crm.admin import LeadAdmin
+from crm.admin_scoping import ReadOnlyAdmin, request_organization
+from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
+from messaging.services.recovery import logs_retry_failed
+
+# Messages shown on a lead's page, newest first; the rest are a link away.
+LEAD_HISTORY_SHOWN = 20
+# Error codes offered as filter choices; a long tail is reached by search instead.
+ERROR_CODE_CHOICES = 30
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The error codes present among the rows the user may see (one grouped query)."""
+
+    title = "error code"
+    parameter_name = "error_code"
+    field = "error_code"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            model_admin.get_queryset(request)
+            .exclude(**{self.field: ""})
+            .values_list(self.field)
+            .annotate(n=Count("id"))
+            .order_by("-n")[:ERROR_CODE_CHOICES]
+        )
+        return [(code, f"{code} ({n})") for code, n in codes]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.field: self.value()})
+        return queryset
+
+
+class DispatchFilter(admin.SimpleListFilter):
+    """By campaign (or automation): every campaign owns one dispatch, named after it."""
+
+    title = "campaign / automation"
+    parameter_name = "dispatch"
+    path = "dispatch"
+
+    def lookups(self, request, model_admin):
+        dispatches = Dispatch.objects.order_by("-created_at")
+        if not request.user.is_superuser:
+            dispatches = dispatches.filter(organization=request_organization(request))
+        return [(d.pk, d.label) for d in dispatches.only("pk", "label")[:50]]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{f"{self.path}_id": self.value()})
+        return queryset
+
+
+class RetriesFilter(admin.SimpleListFilter):
+    """The dead letters of sending: failed after every attempt was used."""
+
+    title = "retries"
+    parameter_name = "retries"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("exhausted", "Exhausted (dead letter)"),
+            ("retried", "Needed more than one attempt"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "exhausted":
+            return queryset.filter(
+                status=LogStatus.FAILED,
+                attempts__gte=settings.MESSAGING_MAX_ATTEMPTS,
+            )
+        if self.value() == "retried":
+            return queryset.filter(attempts__gt=1)
+        return queryset
+
+
+@admin.register(Dispatch)
+class DispatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "label",
+        "organization",
+        "channel",
+        "status",
+        "audience",
+        "skipped",
+        "pending",
+        "sent",
+        "delivered",
+        "failed",
+        "cancelled",
+        "cost",
+        "created_at",
+    ]
+    list_filter = ["status", "channel", "organization"]
+    list_select_related = ["organization"]
+    search_fields = ["label"]
+
+
+@admin.register(CommunicationLog)
+class CommunicationLogAdmin(ReadOnlyAdmin):
+    organization_path = "dispatch__organization"
+    list_display = [
+        "send_id",
+        "recipient",
+        "lead",
+        "channel",
+        "status",
+        "dispatch",
+        "attempts",
+        "error_code",
+        "cost",
+        "created_at",
+        "sent_at",
+        "delivered_at",
+    ]
+    list_filter = [
+        "status",
+        "channel",
+        DispatchFilter,
+        ErrorCodeFilter,
+        RetriesFilter,
+        "skip_reason",
+    ]
+    list_select_related = ["dispatch", "lead"]
+    search_fields = ["=send_id", "=recipient", "=vendor_ref", "lead__name"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    actions = ["retry_selected"]
+
+    @admin.action(description="Retry selected failed messages")
+    def retry_selected(self, request, queryset):
+        from messaging.tasks import send_due
+
+        ids = list(
+            queryset.filter(status=LogStatus.FAILED).values_list("pk", flat=True)
+        )
+        retried = logs_retry_failed(log_ids=ids) if ids else 0
+        if retried:
+            transaction.on_commit(send_due.delay)
+        left = queryset.count() - retried
+        note = (
+            f"; {left} not failed (or of a cancelled run), left alone" if left else ""
+        )
+        self.message_user(
+            request,
+            f"{retried} failed message(s) queued again{note}",
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+
+
+@admin.register(DeliveryReceipt)
+class DeliveryReceiptAdmin(ReadOnlyAdmin):
+    organization_path = "log__dispatch__organization"
+    list_display = [
+        "vendor_ref",
+        "vendor",
+        "status",
+        "error_code",
+        "log",
+        "outcome",
+        "occurred_at",
+        "received_at",
+        "processed_at",
+    ]
+    list_filter = ["status", "vendor", "outcome", ErrorCodeFilter]
+    list_select_related = ["log"]
+    search_fields = ["=vendor_ref"]
+    show_full_result_count = False
+    date_hierarchy = "received_at"
+
+
+class LeadMessageFormSet(forms.BaseInlineFormSet):
+    def get_queryset(self):
+        # A lead may have thousands of messages; the page shows the latest few. The
+        # same (sliced, then cached) queryset is returned every time, so the
+        # formset's lookups read it once.
+        if not hasattr(self, "_latest"):
+            self._latest = (
+                super().get_queryset().order_by("-created_at")[:LEAD_HISTORY_SHOWN]
+            )
+        return self._latest
+
+
+class LeadMessageInline(admin.TabularInline):
+    """The lead's message history, newest first, read-only."""
+
+    model = CommunicationLog
+    formset = LeadMessageFormSet
+    verbose_name = "message"
+    verbose_name_plural = f"Message history (latest {LEAD_HISTORY_SHOWN})"
+    fields = [
+        "created_at",
+        "dispatch",
+        "channel",
+        "status",
+        "body",
+        "error_code",
+        "sent_at",
+        "delivered_at",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("dispatch")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True  # the lead's own page decides who sees it
+
+
+# crm may not import messaging, so the history inline is added to the lead page here.
+LeadAdmin.inlines = [*LeadAdmin.inlines, LeadMessageInline]

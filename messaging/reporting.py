@@ -1,0 +1,128 @@
+"""Reads for dashboards: time series, failure codes, today's KPIs, exhausted messages.
+
+Each is one or a few grouped queries, never one per row or per bucket, so the admin
+pages that show them cost the same whatever the campaign's size.
+"""
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate, TruncHour
+from django.utils import timezone
+
+from crm.models import Lead
+from messaging.models import CommunicationLog, LogStatus
+
+# The moments a log reaches each stage: one series per stage in the charts.
+STAGES = {"sent": "sent_at", "delivered": "delivered_at", "failed": "failed_at"}
+# A week of hours is as much as a chart shows legibly; older hours are cut.
+MAX_HOURS = 24 * 7
+
+
+def _logs(organization_ids: Iterable[int] | None) -> QuerySet[CommunicationLog]:
+    logs = CommunicationLog.objects.all()
+    if organization_ids is not None:
+        logs = logs.filter(dispatch__organization_id__in=list(organization_ids))
+    return logs
+
+
+def _series(logs, trunc, since: datetime | None) -> dict[str, dict]:
+    """{stage: {bucket: count}}: one grouped query per stage."""
+    out = {}
+    for stage, column in STAGES.items():
+        rows = logs.filter(**{f"{column}__isnull": False})
+        if since is not None:
+            rows = rows.filter(**{f"{column}__gte": since})
+        out[stage] = dict(
+            rows.annotate(bucket=trunc(column))
+            .values_list("bucket")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+    return out
+
+
+def dispatch_hourly(*, dispatch_id: int) -> list[dict]:
+    """Messages sent, delivered and failed per hour, from the first hour to the last.
+
+    Hours without activity in between are present with zeros, so a chart's x-axis
+    is time, not just the busy hours.
+    """
+    series = _series(
+        CommunicationLog.objects.filter(dispatch_id=dispatch_id), TruncHour, None
+    )
+    hours = sorted({hour for counts in series.values() for hour in counts})
+    if not hours:
+        return []
+    rows, hour = [], hours[0]
+    while hour <= hours[-1]:
+        rows.append({"bucket": hour, **{s: series[s].get(hour, 0) for s in STAGES}})
+        hour += timedelta(hours=1)
+    return rows[-MAX_HOURS:]
+
+
+def failure_codes(*, dispatch_id: int, limit: int = 5) -> list[tuple[str, int]]:
+    """The most common error codes of the dispatch's failed messages."""
+    rows = (
+        CommunicationLog.objects.filter(
+            dispatch_id=dispatch_id, status=LogStatus.FAILED
+        )
+        .values_list("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n", "error_code")[:limit]
+    )
+    return [(code or "(none)", n) for code, n in rows]
+
+
+def daily_series(
+    *, organization_ids: Iterable[int] | None, days: int = 30, today: date | None = None
+) -> list[dict]:
+    """Sent, delivered and failed per day over the last `days`, computed from logs."""
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, datetime.min.time()))
+    series = _series(_logs(organization_ids), TruncDate, since)
+    return [
+        {"bucket": day, **{s: series[s].get(day, 0) for s in STAGES}}
+        for day in (first + timedelta(days=n) for n in range(days))
+    ]
+
+
+def kpis_today(*, organization_ids: Iterable[int] | None) -> dict:
+    """Today's counts for the admin's front page (leads, messages by stage, rate)."""
+    ids = None if organization_ids is None else list(organization_ids)
+    start = timezone.make_aware(
+        datetime.combine(timezone.localdate(), datetime.min.time())
+    )
+    leads = (
+        Lead.objects.all()
+        if ids is None
+        else Lead.objects.filter(organization_id__in=ids)
+    )
+    lead_counts = leads.aggregate(
+        total=Count("id"), new=Count("id", filter=Q(created_at__gte=start))
+    )
+    logs = _logs(ids).filter(
+        Q(sent_at__gte=start) | Q(delivered_at__gte=start) | Q(failed_at__gte=start)
+    )
+    counts = logs.aggregate(
+        sent=Count("id", filter=Q(sent_at__gte=start)),
+        delivered=Count("id", filter=Q(delivered_at__gte=start)),
+        failed=Count("id", filter=Q(failed_at__gte=start)),
+    )
+    finished = counts["delivered"] + counts["failed"]
+    return {
+        "leads": lead_counts["total"],
+        "new_leads": lead_counts["new"],
+        **counts,
+        "delivery_rate": round(counts["delivered"] / finished, 4) if finished else None,
+    }
+
+
+def logs_exhausted() -> QuerySet[CommunicationLog]:
+    """Failed messages that used every attempt: the dead letters of sending."""
+    return CommunicationLog.objects.filter(
+        status=LogStatus.FAILED, attempts__gte=settings.MESSAGING_MAX_ATTEMPTS
+    )
