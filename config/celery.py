@@ -33,3 +33,9 @@ def _declare_queues() -> None:
 
 _declare_queues()
 app.autodiscover_tasks()
+
+if os.environ.get("CRM_BENCH_PROBE_URL"):
+    # The benchmark's per-worker counters (campaigns.benchmark); off otherwise.
+    from config.bench_probe import probe_install
+
+    probe_install()

@@ -9,16 +9,15 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from campaigns.models import Campaign
+from campaigns.runner import CampaignTimeout, campaign_follow, workers_start
 from campaigns.selectors import campaign_stats
 from campaigns.services.lifecycle import campaign_create, campaign_launch
-from config.workers import embedded_worker, worker_processes
 from crm.models import Channel, Organization, Segment
 from crm.selectors import segment_preview
 from crm.services.demo_data import demo_leads_csv
 from crm.services.lead_import import lead_import_csv
 from crm.services.segments import segment_create
 from messaging.services.dispatches import dispatch_reconcile
-from messaging.tasks import poll_receipts, send_due
 
 TEMPLATE = (
     "Hi {{name}}, you have spent ${{total_spend}} and visited {{visits}} times. "
@@ -92,43 +91,31 @@ class Command(BaseCommand):
         )
 
     def _start_workers(self, stack: ExitStack, workers: int, workers_running: bool):
-        if settings.CELERY_EMBEDDED:
-            settings.MESSAGING_RETRY_BASE_SECONDS = DEMO_RETRY_BASE_SECONDS
-            self.stdout.write("Embedded mode: a Celery worker runs in this process")
-            stack.enter_context(embedded_worker())
-        elif workers_running:
-            self.stdout.write("Using the workers already running on the broker")
-        else:
-            self.stdout.write(f"Starting {workers} worker processes")
-            env = {"MESSAGING_RETRY_BASE_SECONDS": str(DEMO_RETRY_BASE_SECONDS)}
-            logfile = str(settings.VAR_DIR / "demo-workers.log")
-            stack.enter_context(worker_processes(workers, env=env, logfile=logfile))
+        settings.MESSAGING_RETRY_BASE_SECONDS = DEMO_RETRY_BASE_SECONDS
+        workers_start(
+            stack=stack,
+            count=workers,
+            running=workers_running,
+            env={"MESSAGING_RETRY_BASE_SECONDS": str(DEMO_RETRY_BASE_SECONDS)},
+            logfile=str(settings.VAR_DIR / "demo-workers.log"),
+            say=self.stdout.write,
+        )
 
     def _follow(self, campaign: Campaign, timeout: float) -> None:
         """Show progress until the campaign completes; stand in for beat meanwhile."""
-        deadline = time.monotonic() + timeout
-        next_beat = time.monotonic() + 2
         with tqdm(total=campaign.total_leads, unit="lead", disable=None) as bar:
-            while True:
-                campaign.refresh_from_db()
-                stats = campaign_stats(campaign=Campaign.objects.get(pk=campaign.pk))
-                final = sum(
-                    stats.get(name, 0)
-                    for name in ("delivered", "failed", "skipped", "cancelled")
+
+            def progress(current: Campaign) -> None:
+                dispatch = current.dispatch
+                final = dispatch.delivered + dispatch.failed + dispatch.skipped
+                bar.update(final + dispatch.cancelled - bar.n)
+
+            try:
+                campaign_follow(
+                    campaign_id=campaign.pk, timeout=timeout, on_tick=progress
                 )
-                bar.update(final - bar.n)
-                if campaign.status == Campaign.Status.COMPLETED:
-                    return
-                if time.monotonic() > deadline:
-                    raise CommandError(
-                        f"campaign {campaign.pk} did not complete in {timeout:.0f} s: "
-                        f"{stats}"
-                    )
-                if time.monotonic() > next_beat:
-                    send_due.delay()
-                    poll_receipts.delay()
-                    next_beat = time.monotonic() + 2
-                time.sleep(0.2)
+            except CampaignTimeout as error:
+                raise CommandError(str(error)) from error
 
     def _report(self, campaign: Campaign, elapsed: float) -> None:
         campaign = Campaign.objects.select_related("dispatch").get(pk=campaign.pk)

@@ -1,0 +1,339 @@
+"""The benchmark: one campaign to N leads through real workers, against the floor.
+
+It seeds N leads (kept for the next run), runs `shared/bench/floor.py` on the same
+database for the least work any pipeline must do, then launches an SMS campaign to all
+N leads with K worker processes and the simulator at 90% success with no latency, and
+times it from launch until every message is final and the counters reconcile.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+from campaigns.models import Campaign
+from campaigns.runner import campaign_follow, workers_start
+from campaigns.services.lifecycle import campaign_create, campaign_launch
+from config.bench_probe import KEY_PREFIX, PROBE_URL_ENV, PROFILE_DIR_ENV
+from config.celery import app as celery_app
+from crm.models import Channel, Lead, Organization, Segment
+from crm.services.demo_data import demo_leads_create
+from crm.services.segments import segment_create
+from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch
+from messaging.services.dispatches import dispatch_reconcile
+from vendors.simulator_store import store_from_settings
+
+FLOOR_SCRIPT = Path(settings.BASE_DIR).parent / "shared" / "bench" / "floor.py"
+TEMPLATE = (
+    "Hi {{name}}, you have spent ${{total_spend}} and visited {{visits}} times. "
+    "Get 10% off!"
+)
+# What the issue fixes for the run: 90% accepted, no added latency. Retries wait
+# seconds, not the production half minute, as in the demo: the benchmark measures
+# the pipeline's work, not the backoff policy.
+WORKER_SETTINGS = {
+    "SIMULATOR_SUCCESS_RATE": "0.9",
+    "SIMULATOR_LATENCY_MS": "0",
+    "MESSAGING_RETRY_BASE_SECONDS": "1.0",
+}
+STAGES = ("launched", "chunked", "expanded", "sent", "final", "reconciled")
+
+
+class BenchmarkError(Exception):
+    """The benchmark cannot run here (say, on SQLite or the in-memory broker)."""
+
+
+@dataclass
+class _Stages:
+    """When each stage ended, in seconds since launch, as the follow loop saw it."""
+
+    started: float
+    at: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.at.setdefault(name, round(time.monotonic() - self.started, 3))
+
+    def watch(self, campaign: Campaign) -> None:
+        dispatch = campaign.dispatch
+        if campaign.chunking_done:
+            self.mark("chunked")
+        expected = dispatch.expected_audience
+        if expected is not None and dispatch.audience >= expected:
+            self.mark("expanded")
+            if dispatch.pending == 0:
+                self.mark("sent")
+
+
+def bench_check() -> None:
+    """Refuse to run where the figures would mean nothing."""
+    if connection.vendor != "postgresql":
+        raise BenchmarkError(
+            "the benchmark runs on PostgreSQL: set DATABASE_URL=postgresql://..."
+        )
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        raise BenchmarkError(
+            "the benchmark runs real workers on Redis: set CELERY_BROKER_URL=redis://..."
+        )
+    if not FLOOR_SCRIPT.exists():
+        raise BenchmarkError(f"the floor script is missing: {FLOOR_SCRIPT}")
+
+
+def database_url() -> str:
+    """The DSN of the database this process uses, for the floor and the workers."""
+    db = connection.settings_dict
+    return "postgresql://" + (
+        f"{db['USER']}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
+        f"@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+def bench_leads_ensure(*, leads: int) -> tuple[Organization, float]:
+    """The bench organization with exactly `leads` leads; seeds what is missing.
+
+    One organization per size, so a run at one size never disturbs another's leads.
+    """
+    started = time.monotonic()
+    organization, _ = Organization.objects.get_or_create(
+        slug=f"bench-{leads}", defaults={"name": f"Bench {leads:,}"}
+    )
+    existing = Lead.objects.filter(organization=organization).count()
+    if existing < leads:
+        with transaction.atomic():
+            demo_leads_create(
+                organization=organization, count=leads - existing, seed=existing
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Lead._meta.db_table}")
+    elif existing > leads:
+        raise BenchmarkError(
+            f"organization {organization.slug} has {existing} leads, not {leads}"
+        )
+    return organization, time.monotonic() - started
+
+
+def floor_run(*, leads: int, dsn: str) -> dict:
+    """Run the floor script on the same database; its JSON line."""
+    done = subprocess.run(
+        [sys.executable, str(FLOOR_SCRIPT), str(leads), "--dsn", dsn],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchmarkError(f"floor.py failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _worker_peak_rss_mb(processes: list, client: redis.Redis) -> list[float]:
+    """Peak RSS of each worker: its main process and every child it ran."""
+    from config.bench_probe import peak_rss_kib
+
+    recorded = {
+        int(pid): int(kib)
+        for pid, kib in client.hgetall(f"{KEY_PREFIX}peak_rss_kib").items()
+    }
+    peaks = []
+    for process in processes:
+        kib = peak_rss_kib(process.pid)
+        try:
+            children = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
+        for child in children:
+            kib = max(kib, peak_rss_kib(child.pid), recorded.pop(child.pid, 0))
+        peaks.append(kib)
+    if peaks and recorded:
+        # Children replaced during the run (max memory per child) are gone; their
+        # last report still counts, against the worker with the highest peak.
+        peaks[peaks.index(max(peaks))] = max(max(peaks), *recorded.values())
+    return [round(kib / 1024, 1) for kib in peaks]
+
+
+def _probe_counts(client: redis.Redis) -> dict:
+    def ints(name: str) -> dict:
+        return {
+            key.decode(): int(float(value))
+            for key, value in client.hgetall(KEY_PREFIX + name).items()
+        }
+
+    seconds = {
+        key.decode(): round(float(value), 2)
+        for key, value in client.hgetall(f"{KEY_PREFIX}seconds_by_name").items()
+    }
+    return {
+        "tasks": int(client.get(f"{KEY_PREFIX}tasks") or 0),
+        "statements": int(client.get(f"{KEY_PREFIX}statements") or 0),
+        "tasks_by_name": ints("tasks_by_name"),
+        "statements_by_name": ints("statements_by_name"),
+        "task_seconds_by_name": seconds,
+    }
+
+
+def _probe_reset(client: redis.Redis) -> None:
+    keys = list(client.scan_iter(f"{KEY_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
+
+
+def campaign_data_drop(*, campaign_id: int) -> None:
+    """Delete a bench campaign with its chunks, logs and receipts.
+
+    Keeps the tables at the size of one run, so runs stay comparable.
+    """
+    campaign = Campaign.objects.get(pk=campaign_id)
+    logs = CommunicationLog._meta.db_table
+    receipts = DeliveryReceipt._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {receipts} r USING {logs} l"
+            f" WHERE r.log_id = l.id AND l.dispatch_id = %s",
+            [campaign.dispatch_id],
+        )
+        cursor.execute(
+            f"DELETE FROM {logs} WHERE dispatch_id = %s", [campaign.dispatch_id]
+        )
+        campaign.delete()
+        Dispatch.objects.filter(pk=campaign.dispatch_id).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {logs}")
+        cursor.execute(f"VACUUM ANALYZE {receipts}")
+
+
+def bench_run(
+    *,
+    leads: int,
+    workers: int = 2,
+    timeout: float = 3600,
+    keep: bool = False,
+    profile_dir: str = "",
+    say=print,
+) -> dict:
+    """Run the benchmark once; the figures, as the JSON line prints them."""
+    bench_check()
+    dsn = database_url()
+    organization, seed_seconds = bench_leads_ensure(leads=leads)
+    say(f"Leads: {leads:,} in organization {organization.slug} ({seed_seconds:.1f} s)")
+    floor = floor_run(leads=leads, dsn=dsn)
+    say(f"Floor: {floor['seconds']:.2f} s ({floor['leads_per_s']:,} leads/s)")
+    segment = Segment.objects.filter(
+        organization=organization, name="Bench audience"
+    ).first() or segment_create(
+        organization=organization,
+        name="Bench audience",
+        rules={"field": "visits", "op": "gte", "value": 0},
+    )
+    campaign = campaign_create(
+        organization=organization,
+        name=f"Bench {leads} {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        channel=Channel.SMS,
+        segment=segment,
+        template=TEMPLATE,
+    )
+    probe_url = settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(probe_url)
+    celery_app.control.purge()
+    store_from_settings().reset()
+    _probe_reset(client)
+    env = {
+        **WORKER_SETTINGS,
+        "DATABASE_URL": dsn,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        PROBE_URL_ENV: probe_url,
+    }
+    if profile_dir:
+        env[PROFILE_DIR_ENV] = profile_dir
+    settings.MESSAGING_RETRY_BASE_SECONDS = float(
+        WORKER_SETTINGS["MESSAGING_RETRY_BASE_SECONDS"]
+    )
+    logfile = Path(settings.VAR_DIR) / "bench-workers.log"
+    with ExitStack() as stack:
+        processes = workers_start(
+            stack=stack, count=workers, env=env, logfile=str(logfile), say=say
+        )
+        stages = _Stages(started=time.monotonic())
+        launch = campaign_launch(campaign_id=campaign.pk)
+        stages.mark("launched")
+        launch_seconds = stages.at["launched"]
+        campaign_follow(campaign_id=campaign.pk, timeout=timeout, on_tick=stages.watch)
+        stages.mark("final")
+        reconciliation = dispatch_reconcile(
+            dispatch_id=launch.campaign.dispatch_id, repair=False
+        )
+        stages.mark("reconciled")
+        seconds = stages.at["reconciled"]
+        peaks = _worker_peak_rss_mb(processes, client)
+        probe = _probe_counts(client)
+    if reconciliation.differences:
+        raise BenchmarkError(f"counters differ: {reconciliation.differences}")
+    counted = reconciliation.counted
+    figures = {
+        "leads": leads,
+        "workers": workers,
+        "seconds": seconds,
+        "leads_per_s": round(leads / seconds),
+        "floor_seconds": floor["seconds"],
+        "ratio_to_floor": round(seconds / floor["seconds"], 2),
+        "launch_seconds": launch_seconds,
+        "stages": {name: stages.at.get(name) for name in STAGES},
+        "tasks": probe["tasks"],
+        "sql_per_1000_leads": round(probe["statements"] * 1000 / leads, 1),
+        "worker_peak_rss_mb": peaks,
+        "max_worker_rss_mb": max(peaks, default=0.0),
+        "audience": counted["audience"],
+        "sent": counted["sent"],
+        "delivered": counted["delivered"],
+        "failed": counted["failed"],
+        "skipped": counted["skipped"],
+        "reconciled": not reconciliation.differences,
+        "tasks_by_name": probe["tasks_by_name"],
+        "sql_by_task": probe["statements_by_name"],
+        "task_seconds_by_name": probe["task_seconds_by_name"],
+    }
+    if not keep:
+        campaign_data_drop(campaign_id=campaign.pk)
+    return figures
+
+
+def bench_table(figures: dict) -> list[str]:
+    """The figures as a table for people; the JSON line is for machines."""
+    rows = [
+        ("leads", f"{figures['leads']:,}"),
+        ("workers", figures["workers"]),
+        ("end to end", f"{figures['seconds']:.2f} s"),
+        ("leads per second", f"{figures['leads_per_s']:,}"),
+        ("floor", f"{figures['floor_seconds']:.2f} s"),
+        ("ratio to floor", f"{figures['ratio_to_floor']:.2f}x"),
+        ("launch answered in", f"{figures['launch_seconds']:.3f} s"),
+    ]
+    rows += [
+        (f"  {name} at", "-" if at is None else f"{at:.2f} s")
+        for name, at in figures["stages"].items()
+    ]
+    rows += [
+        ("celery tasks", f"{figures['tasks']:,}"),
+        ("SQL per 1,000 leads", f"{figures['sql_per_1000_leads']:,}"),
+        (
+            "peak RSS per worker",
+            ", ".join(f"{mb} MB" for mb in figures["worker_peak_rss_mb"]),
+        ),
+        ("sent / delivered", f"{figures['sent']:,} / {figures['delivered']:,}"),
+        ("failed / skipped", f"{figures['failed']:,} / {figures['skipped']:,}"),
+    ]
+    for name, count in sorted(figures["tasks_by_name"].items()):
+        rows.append(
+            (
+                f"  {name}",
+                f"{count:,} tasks, {figures['sql_by_task'].get(name, 0):,} SQL, "
+                f"{figures['task_seconds_by_name'].get(name, 0):.1f} s",
+            )
+        )
+    return [f"  {name:<30}{value}" for name, value in rows]

@@ -1,0 +1,48 @@
+"""`manage.py bench --leads N --workers K`: the pipeline's figures against the floor."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns.benchmark import BenchmarkError, bench_run, bench_table
+
+
+class Command(BaseCommand):
+    help = (
+        "Send one SMS campaign to N seeded leads through K real workers (Postgres and "
+        "Redis) and report its figures, with the database floor measured alongside."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--leads", type=int, default=100_000)
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--timeout", type=float, default=3600)
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="keep the campaign's logs and receipts (deleted by default)",
+        )
+        parser.add_argument(
+            "--profile-dir",
+            default="",
+            help="run cProfile in each worker child and write its stats here",
+        )
+
+    def handle(self, *args, leads, workers, timeout, keep, profile_dir, **options):
+        if leads < 1 or workers < 1:
+            raise CommandError("--leads and --workers must be at least 1")
+        try:
+            figures = bench_run(
+                leads=leads,
+                workers=workers,
+                timeout=timeout,
+                keep=keep,
+                profile_dir=profile_dir,
+                say=self.stdout.write,
+            )
+        except BenchmarkError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write("")
+        for line in bench_table(figures):
+            self.stdout.write(line)
+        self.stdout.write(json.dumps(figures, sort_keys=True))
