@@ -200,8 +200,10 @@ class SimulatorAdapter(VendorAdapter):
     def _send_call(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         if not messages:
             return []
-        if self.latency_ms:
-            time.sleep(self.latency_ms / 1000)
+        # Half the latency is the request's way in, half the answer's way back: a
+        # worker that dies in the second half leaves messages the vendor accepted
+        # but the worker never recorded, the case idempotency on send_id is for.
+        self._wait(self.latency_ms / 2)
         stored_rate, answers = self.store.begin([m.send_id for m in messages])
         rate = self.default_success_rate if stored_rate is None else stored_rate
         now = self.clock()
@@ -221,7 +223,12 @@ class SimulatorAdapter(VendorAdapter):
             # Another call settled this send id in the meantime: its result stands.
             if earlier is not None:
                 results[index] = _decode_result(messages[index].send_id, earlier)
+        self._wait(self.latency_ms / 2)
         return [results[index] for index in range(len(messages))]
+
+    def _wait(self, milliseconds: float) -> None:
+        if milliseconds > 0:
+            time.sleep(milliseconds / 1000)
 
     def _decide(
         self, message: OutboundMessage, *, attempt: int, rate: float, now: float
