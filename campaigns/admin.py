@@ -397,6 +397,13 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 "campaign_actions": self._available_actions(request, obj),
             }
         )
+        if obj is not None and obj.status not in lifecycle.EDITABLE:
+            # Once launched the page is a record: the buttons are the actions above.
+            context.update(
+                show_save=False,
+                show_save_and_continue=False,
+                show_save_and_add_another=False,
+            )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def _available_actions(self, request, campaign):

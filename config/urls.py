@@ -1,7 +1,9 @@
 """The project's URLs."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from api.views.operations import HealthView
 
@@ -9,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("health", HealthView.as_view(), name="health"),
+    # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
+    path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.svg"))),
 ]
