@@ -59,13 +59,14 @@ def test_the_migration_and_setup_schedules_install_every_schedule_once():
     assert PeriodicTask.objects.count() == len(SCHEDULES)
 
 
-def test_an_edited_schedule_is_not_duplicated_by_setup_schedules():
+def test_setup_schedules_again_keeps_one_schedule_and_its_disabled_switch():
     call_command("setup_schedules", stdout=io.StringIO())
     PeriodicTask.objects.filter(task="automations.scan_dunning").update(enabled=False)
 
     call_command("setup_schedules", stdout=io.StringIO())
 
-    assert PeriodicTask.objects.filter(task="automations.scan_dunning").count() == 1
+    [dunning] = PeriodicTask.objects.filter(task="automations.scan_dunning")
+    assert dunning.enabled is False
 
 
 @pytest.fixture
