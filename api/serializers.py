@@ -55,6 +55,8 @@ class LeadSerializer(serializers.ModelSerializer):
         max_digits=12, decimal_places=2, min_value=0, required=False
     )
     visits = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False)
+    # Empty when the lead has none, so not declared as format "email".
+    email = serializers.CharField(read_only=True)
 
     class Meta:
         model = Lead

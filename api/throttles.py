@@ -7,6 +7,8 @@ override in a test, say) would go unseen.
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
+from vendors.registry import ADAPTERS
+
 
 class _RatesFromSettings:
     def get_rate(self):
@@ -27,7 +29,9 @@ class WebhookRateThrottle(_RatesFromSettings, throttling.SimpleRateThrottle):
     scope = "webhook"
 
     def get_cache_key(self, request, view):
+        # Unknown names share one bucket: they are 404s, and keys stay plain ASCII.
         vendor = view.kwargs.get("vendor", "")
+        vendor = vendor if vendor in ADAPTERS else "unknown"
         return self.cache_format % {
             "scope": self.scope,
             "ident": f"{vendor}:{self.get_ident(request)}",

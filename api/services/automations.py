@@ -25,13 +25,19 @@ def sequence_save(
     for name, value in fields.items():
         setattr(sequence, name, value)
     sequence.full_clean(exclude=["organization", "dispatch"])
-    with transaction.atomic():
-        sequence.save()
-        if steps is not None:
-            sequence.steps.all().delete()
-            NurtureStep.objects.bulk_create(
-                NurtureStep(sequence=sequence, **step) for step in steps
-            )
+    try:
+        with transaction.atomic():
+            sequence.save()
+            if steps is not None:
+                sequence.steps.all().delete()
+                NurtureStep.objects.bulk_create(
+                    NurtureStep(sequence=sequence, **step) for step in steps
+                )
+    except IntegrityError as error:
+        # The one constraint steps validated as a list cannot break: the name.
+        raise ValidationError(
+            {"name": [f"a sequence named {sequence.name!r} exists"]}
+        ) from error
     return sequence
 
 

@@ -1,0 +1,123 @@
+"""/health and /api/stats: what operators and load balancers look at."""
+
+import time
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from rest_framework.test import APIClient
+
+from api import monitoring
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def monitor_store(monkeypatch):
+    """An empty in-memory store in place of Redis."""
+    store = monitoring._MemoryStore()
+    monkeypatch.setattr(monitoring, "store", lambda: store)
+    return store
+
+
+def beat_ran(seconds_ago: float) -> None:
+    every, _ = IntervalSchedule.objects.get_or_create(every=10, period="seconds")
+    PeriodicTask.objects.update_or_create(
+        name="api test tick",
+        defaults={
+            "task": "messaging.send_due",
+            "interval": every,
+            "last_run_at": timezone.now() - timezone.timedelta(seconds=seconds_ago),
+        },
+    )
+
+
+def test_health_is_200_when_every_part_is_up(monitor_store):
+    PeriodicTask.objects.update(last_run_at=None)
+    beat_ran(5)
+    monitoring.heartbeat(hostname="w1@test", started_at=time.time() - 30)
+
+    response = APIClient().get("/health")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "healthy"
+    assert {name: check["status"] for name, check in body["checks"].items()} == {
+        "database": "ok",
+        "broker": "ok",
+        "worker": "ok",
+        "beat": "ok",
+    }
+
+
+def test_health_is_503_without_a_worker_heartbeat(monitor_store):
+    beat_ran(5)
+
+    response = APIClient().get("/health")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy"
+    assert response.json()["checks"]["worker"]["status"] == "error"
+
+
+def test_health_is_503_when_beat_stopped(monitor_store, settings):
+    PeriodicTask.objects.update(last_run_at=None)
+    beat_ran(settings.HEALTH_BEAT_MAX_AGE_SECONDS + 60)
+    monitoring.heartbeat(hostname="w1@test", started_at=time.time())
+
+    response = APIClient().get("/health")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"]["status"] == "error"
+
+
+def test_health_is_503_when_the_broker_is_down(monitor_store, monkeypatch):
+    def down():
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setattr(monitoring, "_broker", down)
+
+    response = APIClient().get("/health")
+
+    assert response.status_code == 503
+    assert "refused" in response.json()["checks"]["broker"]["detail"]
+
+
+def test_stats_count_tasks_by_type_and_outcome(api, monitor_store):
+    monitoring.count_task(task_name="messaging.send_batch", succeeded=True)
+    monitoring.count_task(task_name="messaging.send_batch", succeeded=True)
+    monitoring.count_task(task_name="messaging.send_batch", succeeded=False)
+
+    body = api.get("/api/stats").json()
+
+    assert body["tasks"]["messaging.send_batch"] == {"processed": 2, "failed": 1}
+    assert set(body["queues"]) >= {"send", "expand", "receipts", "default"}
+    assert body["uptime_seconds"] >= 0
+
+
+def test_the_worker_signals_count_into_the_store(monitor_store):
+    class Task:
+        name = "campaigns.expand_chunk"
+
+    monitoring._on_success(sender=Task())
+    monitoring._on_failure(sender=Task())
+
+    assert monitoring.task_counts() == {
+        "campaigns.expand_chunk": {"processed": 1, "failed": 1}
+    }
+
+
+def test_stats_need_a_signed_in_member():
+    assert APIClient().get("/api/stats").status_code in (401, 403)
+
+
+def test_the_schema_and_docs_are_served_without_a_cdn(api):
+    schema = api.get("/api/schema/")
+    docs = api.get("/api/docs/")
+
+    assert schema.status_code == 200
+    assert docs.status_code == 200
+    page = docs.content.decode()
+    assert "swagger-ui" in page
+    assert "cdn" not in page.lower()
+    assert "/static/drf_spectacular_sidecar/" in page
