@@ -151,7 +151,7 @@ class CommunicationLogAdmin(ReadOnlyAdmin):
             transaction.on_commit(send_due.delay)
         left = queryset.count() - retried
         note = (
-            f"; {left} not failed (or of a cancelled run), left alone" if left else ""
+            f"; {left} not failed (or in a cancelled run), left alone" if left else ""
         )
         self.message_user(
             request,
