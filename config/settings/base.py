@@ -143,6 +143,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Many models have a "status": each set of states gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "LogStatusEnum": "messaging.models.LogStatus",
+        "ReceiptStatusEnum": "messaging.models.DeliveryReceipt.Status",
+        "LeadImportStatusEnum": "api.models.LeadImport.Status",
+        "AppointmentStatusEnum": "automations.models.Appointment.Status",
+        "InvoiceStatusEnum": "automations.models.Invoice.Status",
+        "EnrollmentStatusEnum": "automations.models.Enrollment.Status",
+    },
 }
 # Largest lead CSV the API takes; bigger files go through `manage.py import_leads`.
 API_LEAD_IMPORT_MAX_BYTES = env_int("API_LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
