@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from campaigns.models import Campaign
 from crm.models import Membership
@@ -68,6 +69,10 @@ def browser_page(monkeypatch):
         )
         yield page
         browser.close()
+        # Under Playwright's sync API the test ran in a greenlet with a context of its
+        # own, hence database connections of its own: close them here, or the test
+        # database cannot be dropped at the end of the session.
+        connections.close_all()
 
 
 def test_a_marketer_segments_writes_launches_and_watches_a_campaign(
