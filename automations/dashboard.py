@@ -2,7 +2,8 @@
 
 The 30 days come from the daily snapshots (one row per organization and day, kept
 by the nightly automation); a day without a snapshot yet, today always among them,
-is counted from the messages themselves, so the chart is whole from the first day.
+is counted from the messages themselves, so the chart is whole from the first day,
+and the messages are read back only as far as the oldest day without a snapshot.
 """
 
 from datetime import date, timedelta
@@ -37,19 +38,25 @@ def dashboard(*, organization_ids: list[int] | None, today: date | None = None) 
         .annotate(**{name: Sum(column) for name, column in _SNAPSHOT_COLUMNS.items()})
         .order_by()
     }
-    computed = reporting.daily_series(
-        organization_ids=organization_ids, days=DAYS, today=today
-    )
-    series = []
-    for row in computed:
-        snapshot = by_day.get(row["bucket"])
-        source = snapshot if snapshot is not None and row["bucket"] != today else row
-        series.append(
-            {"bucket": row["bucket"], **{s: source[s] or 0 for s in _SNAPSHOT_COLUMNS}}
+    # Today is never final, so never from a snapshot. Counting from the logs
+    # starts at the oldest day without one: usually today alone.
+    days = [first + timedelta(days=n) for n in range(DAYS)]
+    missing = [day for day in days if day not in by_day or day == today]
+    computed = {
+        row["bucket"]: row
+        for row in reporting.daily_series(
+            organization_ids=organization_ids,
+            days=(today - missing[0]).days + 1,
+            today=today,
         )
+    }
+    series = []
+    for day in days:
+        source = computed[day] if day in missing else by_day[day]
+        series.append({"bucket": day, **{s: source[s] or 0 for s in _SNAPSHOT_COLUMNS}})
     return {
         "kpis": reporting.kpis_today(organization_ids=organization_ids),
         "running_campaigns": campaigns.filter(status=Campaign.Status.RUNNING).count(),
         "series": series,
-        "from_snapshots": len(by_day),
+        "from_snapshots": DAYS - len(missing),
     }

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from crm.admin_scoping import (
+    CappedCountPaginator,
     OrganizationScopedAdmin,
     request_organization,
 )
@@ -175,7 +176,7 @@ class LeadAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "=phone", "email", "=external_id"]
     # Counting a big filtered table on every page is the slowest part of a changelist.
     show_full_result_count = False
-    date_hierarchy = "created_at"
+    paginator = CappedCountPaginator
     readonly_fields = ["created_at", "updated_at", "opt_out_state"]
     actions = ["export_selected"]
     change_list_template = "admin/crm/lead/change_list.html"
@@ -267,6 +268,8 @@ class LeadAdmin(OrganizationScopedAdmin):
 
     def export_view(self, request):
         """The changelist's current filter and search, as CSV."""
+        if not self.has_view_permission(request):
+            return redirect("admin:index")
         changelist = self.get_changelist_instance(request)
         return self._csv_response(changelist.get_queryset(request))
 

@@ -11,7 +11,11 @@ from django.db import transaction
 from django.db.models import Count
 
 from crm.admin import LeadAdmin
-from crm.admin_scoping import ReadOnlyAdmin, request_organization
+from crm.admin_scoping import (
+    CappedCountPaginator,
+    ReadOnlyAdmin,
+    request_organization,
+)
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from messaging.services.recovery import logs_retry_failed
 
@@ -29,9 +33,13 @@ class ErrorCodeFilter(admin.SimpleListFilter):
     field = "error_code"
 
     def lookups(self, request, model_admin):
+        rows = model_admin.get_queryset(request)
+        dispatch = request.GET.get(DispatchFilter.parameter_name, "")
+        if dispatch.isdigit() and model_admin.model is CommunicationLog:
+            # Within one campaign the (dispatch, status) index finds the failures.
+            rows = rows.filter(dispatch_id=dispatch, status=LogStatus.FAILED)
         codes = (
-            model_admin.get_queryset(request)
-            .exclude(**{self.field: ""})
+            rows.exclude(**{self.field: ""})
             .values_list(self.field)
             .annotate(n=Count("id"))
             .order_by("-n")[:ERROR_CODE_CHOICES]
@@ -136,7 +144,7 @@ class CommunicationLogAdmin(ReadOnlyAdmin):
     list_select_related = ["dispatch", "lead"]
     search_fields = ["=send_id", "=recipient", "=vendor_ref", "lead__name"]
     show_full_result_count = False
-    date_hierarchy = "created_at"
+    paginator = CappedCountPaginator
     actions = ["retry_selected"]
 
     @admin.action(description="Retry selected failed messages")
@@ -178,7 +186,7 @@ class DeliveryReceiptAdmin(ReadOnlyAdmin):
     list_select_related = ["log"]
     search_fields = ["=vendor_ref"]
     show_full_result_count = False
-    date_hierarchy = "received_at"
+    paginator = CappedCountPaginator
 
 
 class LeadMessageFormSet(forms.BaseInlineFormSet):

@@ -64,3 +64,19 @@ def test_a_member_sees_no_links_they_may_not_follow(member_client):
     response = member_client.get(reverse("admin:index"))
 
     assert "periodictask" not in response.content.decode()
+
+
+def test_days_with_snapshots_are_not_counted_from_the_messages(
+    member_client, organization
+):
+    for day in range(1, 30):
+        DailySnapshot.objects.create(
+            organization=organization,
+            date=timezone.localdate() - timezone.timedelta(days=day),
+            messages_sent=day,
+            computed_at=timezone.now(),
+        )
+
+    response = member_client.get(reverse("admin:index"))
+
+    assert "29 day(s) from the nightly snapshots" in response.content.decode()

@@ -142,3 +142,15 @@ def test_logs_cannot_be_edited_by_hand(member_client, run):
 
     assert response.status_code == 200
     assert response.context["has_change_permission"] is False
+
+
+def test_a_huge_message_list_is_counted_only_up_to_a_cap(
+    member_client, run, monkeypatch
+):
+    from crm.admin_scoping import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+
+    response = member_client.get(reverse(LOGS))
+
+    assert response.context["cl"].result_count == 3

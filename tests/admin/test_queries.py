@@ -4,7 +4,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from automations.models import DailySnapshot
+from automations.models import (
+    Appointment,
+    CampaignHourlyStat,
+    DailySnapshot,
+    Enrollment,
+    Invoice,
+    NurtureSequence,
+    NurtureStep,
+)
 from campaigns.models import CampaignChunk
 from messaging.models import DeliveryReceipt
 from tests.admin.conftest import launched_campaign, logs_for
@@ -43,6 +51,33 @@ def many_rows(organization):
             date=timezone.localdate() - timezone.timedelta(days=day),
             computed_at=timezone.now(),
         )
+        CampaignHourlyStat.objects.create(
+            campaign=campaigns[0],
+            hour=timezone.now() - timezone.timedelta(hours=day),
+        )
+    leads = LeadFactory.create_batch(ROWS, organization=organization)
+    for index, lead in enumerate(leads):
+        Appointment.objects.create(
+            organization=organization,
+            lead=lead,
+            title="Visit",
+            starts_at=timezone.now(),
+        )
+        Invoice.objects.create(
+            organization=organization,
+            lead=lead,
+            amount=10,
+            due_date=timezone.localdate(),
+        )
+        sequence = NurtureSequence.objects.create(
+            organization=organization, name=f"Sequence {index}"
+        )
+        NurtureStep.objects.create(
+            sequence=sequence, position=1, channel="sms", template="Hi"
+        )
+        Enrollment.objects.create(
+            organization=organization, lead=lead, sequence=sequence
+        )
     return campaigns
 
 
@@ -60,6 +95,11 @@ def many_rows(organization):
         "admin:messaging_deliveryreceipt_changelist",
         "admin:messaging_dispatch_changelist",
         "admin:automations_dailysnapshot_changelist",
+        "admin:automations_campaignhourlystat_changelist",
+        "admin:automations_appointment_changelist",
+        "admin:automations_invoice_changelist",
+        "admin:automations_nurturesequence_changelist",
+        "admin:automations_enrollment_changelist",
         "admin:index",
     ],
 )
