@@ -106,6 +106,11 @@ class LeadAdminForm(forms.ModelForm):
             "sms_opt_out",
             "email_opt_out",
         ]
+        widgets = {
+            "tags": forms.Textarea(attrs={"rows": 2}),
+            "attributes": forms.Textarea(attrs={"rows": 4}),
+        }
+        help_texts = {"tags": 'A JSON list, e.g. ["vip", "spring"]'}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

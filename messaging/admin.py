@@ -120,19 +120,20 @@ class DispatchAdmin(ReadOnlyAdmin):
 class CommunicationLogAdmin(ReadOnlyAdmin):
     organization_path = "dispatch__organization"
     list_display = [
-        "send_id",
-        "recipient",
+        "to",
         "lead",
-        "channel",
         "status",
         "dispatch",
-        "attempts",
         "error_code",
+        "attempts",
+        "channel",
         "cost",
         "created_at",
         "sent_at",
         "delivered_at",
+        "send_id",
     ]
+    list_display_links = ["to"]
     list_filter = [
         "status",
         "channel",
@@ -146,6 +147,11 @@ class CommunicationLogAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     actions = ["retry_selected"]
+
+    @admin.display(description="To", ordering="recipient")
+    def to(self, log):
+        # Skipped messages may have no recipient; the row still needs a link.
+        return log.recipient or f"(none: {log.skip_reason or log.status})"
 
     @admin.action(description="Retry selected failed messages")
     def retry_selected(self, request, queryset):
