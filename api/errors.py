@@ -11,8 +11,19 @@ from django.db.models import ProtectedError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from automations.services.dunning import InvoiceStateError
+from automations.services.nurture import EnrollmentError
+from automations.services.reminders import AppointmentStateError
 from campaigns.services.lifecycle import CampaignStateError
 from crm.rules import RuleError
+
+# A service refusing what the object's state does not allow: a 409 with its reason.
+STATE_ERRORS = (
+    CampaignStateError,
+    AppointmentStateError,
+    InvoiceStateError,
+    EnrollmentError,
+)
 
 
 class Conflict(exceptions.APIException):
@@ -28,7 +39,7 @@ def _as_api_error(exc: Exception) -> Exception:
         return exceptions.ValidationError({"non_field_errors": exc.messages})
     if isinstance(exc, RuleError):
         return exceptions.ValidationError({"rules": [str(exc)]})
-    if isinstance(exc, CampaignStateError):
+    if isinstance(exc, STATE_ERRORS):
         return Conflict(str(exc))
     if isinstance(exc, ProtectedError):
         names = sorted({type(obj)._meta.verbose_name for obj in exc.protected_objects})

@@ -10,7 +10,7 @@ from automations.models import (
     NurtureSequence,
     NurtureStep,
 )
-from crm.models import Lead
+from crm.models import Lead, Segment
 
 
 class _Scoped(serializers.PrimaryKeyRelatedField):
@@ -33,6 +33,14 @@ class ScopedSequenceField(_Scoped):
     model = NurtureSequence
 
 
+class ScopedSegmentField(_Scoped):
+    model = Segment
+
+
+class SegmentEnrollSerializer(serializers.Serializer):
+    segment = ScopedSegmentField()
+
+
 class AppointmentSerializer(serializers.ModelSerializer):
     lead = ScopedLeadField()
 
@@ -48,7 +56,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["status", "created_at", "updated_at"]
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
@@ -70,7 +78,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["status", "paid_at", "created_at", "updated_at"]
 
 
 class NurtureStepSerializer(serializers.ModelSerializer):

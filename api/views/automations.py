@@ -1,9 +1,13 @@
-"""Appointments, invoices, nurture sequences and enrollments, daily snapshots."""
+"""Appointments, invoices, nurture sequences and enrollments, daily snapshots.
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+State changes go through the automations app's services, which also cancel the
+reminders or dunning notices still waiting for an appointment or invoice that no
+longer needs them.
+"""
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -13,8 +17,9 @@ from api.serializers_automations import (
     EnrollmentSerializer,
     InvoiceSerializer,
     NurtureSequenceSerializer,
+    SegmentEnrollSerializer,
 )
-from api.services.automations import enrollment_create, enrollment_exit, sequence_save
+from api.services.automations import sequence_save
 from api.views.base import OrganizationScoped
 from automations.models import (
     Appointment,
@@ -23,44 +28,94 @@ from automations.models import (
     Invoice,
     NurtureSequence,
 )
+from automations.services import dunning, nurture, reminders
 
 
-class _ModelSaved:
-    """Plain rows: saved with the organization set and model validation run."""
-
-    def perform_create(self, serializer):
-        self._save(serializer, organization=self.organization)
-
-    def perform_update(self, serializer):
-        self._save(serializer)
-
-    def _save(self, serializer, **extra):
-        instance = serializer.instance or serializer.Meta.model(**extra)
-        for name, value in serializer.validated_data.items():
-            setattr(instance, name, value)
-        instance.full_clean(validate_constraints=False)
-        try:
-            with transaction.atomic():
-                instance.save()
-        except IntegrityError as error:
-            raise ValidationError({"non_field_errors": [str(error)]}) from error
-        serializer.instance = instance
+class _Editable(
+    OrganizationScoped,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Created and edited field by field; state changes are actions."""
 
 
-class AppointmentViewSet(OrganizationScoped, _ModelSaved, viewsets.ModelViewSet):
+class AppointmentViewSet(_Editable):
     serializer_class = AppointmentSerializer
     filterset_fields = ["lead", "status"]
 
     def get_queryset(self):
         return self.scoped(Appointment.objects.all())
 
+    def perform_create(self, serializer):
+        serializer.instance = reminders.appointment_create(
+            organization=self.organization, **serializer.validated_data
+        )
 
-class InvoiceViewSet(OrganizationScoped, _ModelSaved, viewsets.ModelViewSet):
+    def perform_update(self, serializer):
+        appointment, fields = serializer.instance, dict(serializer.validated_data)
+        starts_at = fields.pop("starts_at", None)
+        with transaction.atomic():
+            if starts_at is not None and starts_at != appointment.starts_at:
+                reminders.appointment_reschedule(
+                    appointment=appointment, starts_at=starts_at
+                )
+            if fields:
+                for name, value in fields.items():
+                    setattr(appointment, name, value)
+                appointment.full_clean(exclude=["organization"])
+                appointment.save(update_fields=[*fields, "updated_at"])
+
+    @extend_schema(request=None, responses=AppointmentSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request, pk=None):
+        appointment = reminders.appointment_cancel(appointment=self.get_object())
+        return Response(self.get_serializer(appointment).data)
+
+    @extend_schema(request=None, responses=AppointmentSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def complete(self, request, pk=None):
+        appointment = reminders.appointment_complete(appointment=self.get_object())
+        return Response(self.get_serializer(appointment).data)
+
+
+class InvoiceViewSet(_Editable):
     serializer_class = InvoiceSerializer
     filterset_fields = ["lead", "status"]
 
     def get_queryset(self):
         return self.scoped(Invoice.objects.all())
+
+    def perform_create(self, serializer):
+        self._save(Invoice(organization=self.organization), serializer)
+
+    def perform_update(self, serializer):
+        if serializer.instance.status != Invoice.Status.OPEN:
+            raise dunning.InvoiceStateError(
+                f"the invoice is {serializer.instance.status}; only an open one changes"
+            )
+        self._save(serializer.instance, serializer)
+
+    def _save(self, invoice: Invoice, serializer) -> None:
+        for name, value in serializer.validated_data.items():
+            setattr(invoice, name, value)
+        invoice.full_clean(exclude=["organization"])
+        invoice.save()
+        serializer.instance = invoice
+
+    @extend_schema(request=None, responses=InvoiceSerializer)
+    @action(detail=True, methods=["post"], url_path="mark-paid", filter_backends=[])
+    def mark_paid(self, request, pk=None):
+        invoice = dunning.invoice_mark_paid(invoice=self.get_object())
+        return Response(self.get_serializer(invoice).data)
+
+    @extend_schema(request=None, responses=InvoiceSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def void(self, request, pk=None):
+        invoice = dunning.invoice_void(invoice=self.get_object())
+        return Response(self.get_serializer(invoice).data)
 
 
 class NurtureSequenceViewSet(OrganizationScoped, viewsets.ModelViewSet):
@@ -82,6 +137,27 @@ class NurtureSequenceViewSet(OrganizationScoped, viewsets.ModelViewSet):
             **serializer.validated_data,
         )
 
+    @extend_schema(
+        request=SegmentEnrollSerializer,
+        responses={
+            202: inline_serializer(
+                "SegmentEnrolled", {"enrolled": serializers.IntegerField()}
+            )
+        },
+        summary="Enroll every lead of a segment not already in the sequence",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def enroll(self, request, pk=None):
+        sequence = self.get_object()
+        given = SegmentEnrollSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        given.is_valid(raise_exception=True)
+        enrolled = nurture.enrollments_create_for_segment(
+            sequence=sequence, segment=given.validated_data["segment"]
+        )
+        return Response({"enrolled": enrolled}, status=status.HTTP_202_ACCEPTED)
+
 
 class EnrollmentViewSet(
     OrganizationScoped,
@@ -97,14 +173,14 @@ class EnrollmentViewSet(
         return self.scoped(Enrollment.objects.all())
 
     def perform_create(self, serializer):
-        serializer.instance = enrollment_create(
-            organization=self.organization, **serializer.validated_data
-        )
+        serializer.instance = nurture.enrollment_create(**serializer.validated_data)
 
     @extend_schema(request=None, responses=EnrollmentSerializer)
     @action(detail=True, methods=["post"], filter_backends=[])
     def exit(self, request, pk=None):
-        enrollment = enrollment_exit(enrollment=self.get_object())
+        enrollment = nurture.enrollment_exit(
+            enrollment=self.get_object(), reason=Enrollment.ExitReason.MANUAL
+        )
         return Response(self.get_serializer(enrollment).data)
 
 

@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,7 +43,12 @@ class HealthView(APIView):
 
 
 class StatsView(APIView):
-    """Queue depths, tasks processed and failed per task type, uptime."""
+    """Queue depths, tasks processed and failed per task type, uptime.
+
+    For operators (staff) only: the numbers span every organization.
+    """
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
 
     @extend_schema(
         responses=inline_serializer(

@@ -27,6 +27,15 @@ def test_a_token_is_issued_for_a_username_and_password(member):
     assert client.get("/api/leads").status_code == 200
 
 
+def test_a_wrong_password_gets_no_token(member):
+    response = APIClient().post(
+        "/api/auth/token", {"username": member.user.username, "password": "guess"}
+    )
+
+    assert response.status_code == 400
+    assert "non_field_errors" in response.json()
+
+
 def test_a_session_signs_in_too(member):
     client = APIClient()
     client.force_login(member.user)

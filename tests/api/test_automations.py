@@ -13,12 +13,12 @@ from tests.automations.factories import (
     NurtureSequenceFactory,
     NurtureStepFactory,
 )
-from tests.crm.factories import LeadFactory
+from tests.crm.factories import LeadFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_an_appointment_is_created_listed_changed_and_deleted(api, org):
+def test_an_appointment_is_created_listed_changed_and_cancelled(api, org):
     lead = LeadFactory(organization=org)
     starts = (timezone.now() + dt.timedelta(days=1)).isoformat()
 
@@ -30,9 +30,16 @@ def test_an_appointment_is_created_listed_changed_and_deleted(api, org):
     assert created.status_code == 201, created.json()
     pk = created.json()["id"]
     assert [a["id"] for a in api.get("/api/appointments").json()["results"]] == [pk]
-    changed = api.patch(f"/api/appointments/{pk}", {"title": "Call"}, format="json")
+    later = (timezone.now() + dt.timedelta(days=3)).isoformat()
+    changed = api.patch(
+        f"/api/appointments/{pk}", {"title": "Call", "starts_at": later}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
     assert changed.json()["title"] == "Call"
-    assert api.delete(f"/api/appointments/{pk}").status_code == 204
+    cancelled = api.post(f"/api/appointments/{pk}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    again = api.post(f"/api/appointments/{pk}/cancel")
+    assert again.status_code == 409
 
 
 def test_an_appointment_for_another_organizations_lead_is_a_400(api, other_org):
@@ -58,6 +65,10 @@ def test_an_invoice_is_created_and_bad_amounts_refused(api, org):
     assert created.status_code == 201, created.json()
     assert refused.status_code == 400
     assert "amount" in refused.json()
+    paid = api.post(f"/api/invoices/{created.json()['id']}/mark-paid")
+    assert paid.json()["status"] == "paid"
+    assert paid.json()["paid_at"] is not None
+    assert api.post(f"/api/invoices/{created.json()['id']}/void").status_code == 409
 
 
 def test_a_sequence_is_created_with_its_steps(api):
@@ -110,7 +121,49 @@ def test_a_lead_is_enrolled_once_and_can_exit(api, org):
     assert enrolled.status_code == 201, enrolled.json()
     assert enrolled.json()["next_run_at"] is not None
     assert again.status_code == 400
+    assert "non_field_errors" in again.json()
     assert exited.json()["status"] == Enrollment.Status.EXITED
+
+
+def test_a_segment_is_enrolled_in_a_sequence(api, org):
+    sequence = NurtureSequenceFactory(organization=org)
+    NurtureStepFactory(sequence=sequence, position=1)
+    LeadFactory.create_batch(3, organization=org)
+    segment = SegmentFactory(organization=org)
+
+    response = api.post(
+        f"/api/nurture-sequences/{sequence.pk}/enroll",
+        {"segment": segment.pk},
+        format="json",
+    )
+
+    assert response.status_code == 202, response.json()
+    assert response.json() == {"enrolled": 3}
+
+
+def test_enrolling_with_another_organizations_lead_or_segment_is_a_400(
+    api, org, other_org
+):
+    sequence = NurtureSequenceFactory(organization=org)
+    NurtureStepFactory(sequence=sequence, position=1)
+    their_lead = LeadFactory(organization=other_org)
+    their_segment = SegmentFactory(organization=other_org)
+
+    by_lead = api.post(
+        "/api/enrollments",
+        {"lead": their_lead.pk, "sequence": sequence.pk},
+        format="json",
+    )
+    by_segment = api.post(
+        f"/api/nurture-sequences/{sequence.pk}/enroll",
+        {"segment": their_segment.pk},
+        format="json",
+    )
+
+    assert by_lead.status_code == 400
+    assert "lead" in by_lead.json()
+    assert by_segment.status_code == 400
+    assert "segment" in by_segment.json()
 
 
 def test_snapshots_are_read_only(api, org):
@@ -134,9 +187,28 @@ def test_another_organizations_automation_objects_are_not_found(api, other_org):
     )
 
     assert api.get(f"/api/appointments/{appointment.pk}").status_code == 404
-    assert api.delete(f"/api/invoices/{invoice.pk}").status_code == 404
+    assert (
+        api.patch(
+            f"/api/appointments/{appointment.pk}", {"title": "x"}, format="json"
+        ).status_code
+        == 404
+    )
+    assert api.post(f"/api/appointments/{appointment.pk}/cancel").status_code == 404
+    assert api.get(f"/api/invoices/{invoice.pk}").status_code == 404
+    assert api.post(f"/api/invoices/{invoice.pk}/mark-paid").status_code == 404
     assert (
         api.get(f"/api/nurture-sequences/{enrollment.sequence_id}").status_code == 404
     )
     assert api.post(f"/api/enrollments/{enrollment.pk}/exit").status_code == 404
     assert api.get(f"/api/snapshots/{snapshot.pk}").status_code == 404
+    appointment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert appointment.status == "scheduled"
+    assert invoice.status == "open"
+
+
+def test_a_bad_snapshot_date_filter_is_a_400(api):
+    response = api.get("/api/snapshots", {"date__gte": "yesterday"})
+
+    assert response.status_code == 400
+    assert "date__gte" in response.json()

@@ -27,7 +27,7 @@ def client(transactional_db, settings):
             ("user", "anon", "webhook"), "100000/min"
         ),
     }
-    member = MembershipFactory(role=Membership.Role.MARKETER)
+    member = MembershipFactory(role=Membership.Role.MARKETER, user__is_staff=True)
     client = APIClient()
     token = Token.objects.create(user=member.user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

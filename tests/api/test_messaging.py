@@ -63,3 +63,10 @@ def test_another_organizations_logs_and_receipts_are_not_found(api, other_org):
     assert api.get("/api/logs").json()["results"] == []
     assert api.get(f"/api/receipts/{receipt.pk}").status_code == 404
     assert api.get("/api/receipts").json()["results"] == []
+
+
+def test_a_bad_receipt_filter_is_a_400(api):
+    response = api.get("/api/receipts", {"status": "LOST", "log": "-3"})
+
+    assert response.status_code == 400
+    assert {"status", "log"} <= response.json().keys()

@@ -34,8 +34,9 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 @pytest.fixture
 def token(transactional_db, settings_override):
-    """A marketer with some data of their own; committed, as the app reads it."""
-    member = MembershipFactory(role=Membership.Role.MARKETER)
+    """A marketer (and operator, for /api/stats) with some data of their own;
+    committed, as the app reads it."""
+    member = MembershipFactory(role=Membership.Role.MARKETER, user__is_staff=True)
     LeadFactory.create_batch(3, organization=member.organization)
     SegmentFactory(organization=member.organization)
     CampaignFactory(organization=member.organization)

@@ -1,0 +1,74 @@
+"""Inbound replies: which words opt out or in, and what an opt-out suppresses."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from messaging.models import LogStatus
+from messaging.services.inbound import inbound_handle, keyword
+from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
+from tests.crm.factories import LeadFactory
+from vendors.base import InboundMessage
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("STOP", "STOP"),
+        (" stop. ", "STOP"),
+        ("Unsubscribe!", "UNSUBSCRIBE"),
+        ("start", "START"),
+        ("please stop", ""),
+        ("", ""),
+    ],
+)
+def test_keyword_is_the_one_word_alone(text, word):
+    assert keyword(text) == word
+
+
+def message(text: str, sender: str = "+12025550147") -> InboundMessage:
+    return InboundMessage(
+        channel="sms", sender=sender, body=text, received_at=datetime.now(UTC)
+    )
+
+
+@pytest.mark.django_db
+def test_stop_opts_out_the_leads_at_that_number_and_skips_their_pending_messages():
+    # given
+    lead = LeadFactory(phones=["+12025550147"])
+    other = LeadFactory(phones=["+12025550148"])
+    dispatch = DispatchFactory(organization=lead.organization, audience=2, pending=2)
+    mine = CommunicationLogFactory(dispatch=dispatch, lead=lead, recipient=lead.phone)
+    theirs = CommunicationLogFactory(
+        dispatch=dispatch, lead=other, recipient=other.phone
+    )
+
+    # when
+    outcome = inbound_handle(messages=[message("STOP", sender="(202) 555-0147")])
+
+    # then
+    assert outcome.opted_out == [lead.pk]
+    assert outcome.suppressed == 1
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.status, mine.skip_reason) == (LogStatus.SKIPPED, "opted_out")
+    assert theirs.status == LogStatus.PENDING
+    dispatch.refresh_from_db()
+    assert (dispatch.pending, dispatch.skipped) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_a_second_stop_changes_nothing_more():
+    LeadFactory(phones=["+12025550147"], sms_opt_out=True)
+
+    outcome = inbound_handle(messages=[message("STOP")])
+
+    assert outcome.opted_out == []
+    assert outcome.suppressed == 0
+
+
+@pytest.mark.django_db
+def test_an_unusable_sender_is_ignored():
+    outcome = inbound_handle(messages=[message("STOP", sender="not a number")])
+
+    assert outcome.ignored == 1
