@@ -1,4 +1,4 @@
-"""Reads for the admin's front page: today's KPIs and the last 30 days, per tenant.
+"""Reads for the admin's charts: the front page's KPIs and 30 days, a campaign's hours.
 
 The 30 days come from the daily snapshots (one row per organization and day, kept
 by the nightly automation); a day without a snapshot yet, today always among them,
@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
-from automations.models import DailySnapshot
+from automations.models import CampaignHourlyStat, DailySnapshot
 from campaigns.models import Campaign
 from messaging import reporting
 
@@ -60,3 +60,36 @@ def dashboard(*, organization_ids: list[int] | None, today: date | None = None) 
         "series": series,
         "from_snapshots": DAYS - len(missing),
     }
+
+
+def campaign_hourly(campaign: Campaign) -> list[dict]:
+    """A campaign's messages per hour: stored hours from the hourly table, the rest
+    counted from the logs.
+
+    An hour's row is final once refreshed after the hour ended; the logs are read
+    only from the first hour not final, so a long-finished campaign costs one small
+    read whatever its size.
+    """
+    stored = list(
+        CampaignHourlyStat.objects.filter(campaign=campaign)
+        .order_by("hour")
+        .values("hour", "sent", "delivered", "failed", "updated_at")
+    )
+    final_until = None
+    for row in stored:
+        end = row["hour"] + timedelta(hours=1)
+        if row["updated_at"] < end:
+            break
+        final_until = end
+    counts = {
+        row["hour"]: {s: row[s] for s in reporting.STAGES}
+        for row in stored
+        if final_until is not None and row["hour"] < final_until
+    }
+    if campaign.dispatch_id is not None:
+        counts.update(
+            reporting.dispatch_hourly_counts(
+                dispatch_id=campaign.dispatch_id, since=final_until
+            )
+        )
+    return reporting.hourly_rows(counts)

@@ -44,23 +44,37 @@ def _series(logs, trunc, since: datetime | None) -> dict[str, dict]:
     return out
 
 
-def dispatch_hourly(*, dispatch_id: int) -> list[dict]:
-    """Messages sent, delivered and failed per hour, from the first hour to the last.
+def dispatch_hourly_counts(
+    *, dispatch_id: int, since: datetime | None = None
+) -> dict[datetime, dict[str, int]]:
+    """{hour: {stage: count}} for the dispatch's messages, from `since` if given."""
+    series = _series(
+        CommunicationLog.objects.filter(dispatch_id=dispatch_id), TruncHour, since
+    )
+    hours = {hour for counts in series.values() for hour in counts}
+    return {hour: {s: series[s].get(hour, 0) for s in STAGES} for hour in hours}
+
+
+def hourly_rows(counts: dict[datetime, dict[str, int]]) -> list[dict]:
+    """Rows for a chart, from the first hour to the last (at most MAX_HOURS).
 
     Hours without activity in between are present with zeros, so a chart's x-axis
     is time, not just the busy hours.
     """
-    series = _series(
-        CommunicationLog.objects.filter(dispatch_id=dispatch_id), TruncHour, None
-    )
-    hours = sorted({hour for counts in series.values() for hour in counts})
-    if not hours:
+    if not counts:
         return []
-    rows, hour = [], hours[0]
+    hours = sorted(counts)
+    rows, hour = [], max(hours[0], hours[-1] - timedelta(hours=MAX_HOURS - 1))
     while hour <= hours[-1]:
-        rows.append({"bucket": hour, **{s: series[s].get(hour, 0) for s in STAGES}})
+        values = counts.get(hour, {})
+        rows.append({"bucket": hour, **{s: values.get(s, 0) for s in STAGES}})
         hour += timedelta(hours=1)
-    return rows[-MAX_HOURS:]
+    return rows
+
+
+def dispatch_hourly(*, dispatch_id: int) -> list[dict]:
+    """Messages sent, delivered and failed per hour, counted from the logs."""
+    return hourly_rows(dispatch_hourly_counts(dispatch_id=dispatch_id))
 
 
 def failure_codes(*, dispatch_id: int, limit: int = 5) -> list[tuple[str, int]]:
