@@ -114,6 +114,21 @@ class NurtureSequenceAdmin(OrganizationScopedAdmin):
         return sequence.active_n
 
 
+@admin.register(NurtureStep)
+class NurtureStepAdmin(OrganizationScopedAdmin):
+    """Steps are edited inline on their sequence; this list finds them across."""
+
+    organization_path = "sequence__organization"
+    list_display = ["sequence", "position", "delay_minutes", "channel", "short"]
+    list_filter = ["channel", "sequence"]
+    list_select_related = ["sequence"]
+    search_fields = ["template", "subject", "sequence__name"]
+
+    @admin.display(description="Template")
+    def short(self, step):
+        return step.template[:80]
+
+
 @admin.register(Enrollment)
 class EnrollmentAdmin(OrganizationScopedAdmin):
     list_display = [

@@ -100,6 +100,7 @@ def many_rows(organization):
         "admin:automations_invoice_changelist",
         "admin:automations_nurturesequence_changelist",
         "admin:automations_enrollment_changelist",
+        "admin:automations_nurturestep_changelist",
         "admin:index",
     ],
 )
