@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion, lifecycle
+from messaging import tasks as messaging_tasks
+from messaging.services import sending
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 RELIABLE = {
@@ -21,6 +23,12 @@ RELIABLE = {
     "max_retries": 5,
     "ignore_result": True,
 }
+
+
+# Chunks one expand task takes together when they are queued (one transaction, one
+# send of up to 1,000 logs): per 1,000 leads 14 statements instead of 70, and a
+# fifth of the tasks doing real work. Measured on 100,000 leads: see the README.
+EXPAND_BATCH_CHUNKS = 5
 
 
 class ChunkTask(Task):
@@ -41,8 +49,18 @@ def chunk_campaign(campaign_id: int) -> int:
 @shared_task(name="campaigns.expand_chunk", base=ChunkTask, **RELIABLE)
 def expand_chunk(message: dict) -> dict | None:
     """Takes the chunk message as stored; the row, not the message, is the truth."""
-    result = expansion.chunk_expand(job_id=message["job_id"])
-    return None if result is None else {"pending": result.pending}
+    result = expansion.chunk_expand(
+        job_id=message["job_id"], batch=EXPAND_BATCH_CHUNKS, claim=True
+    )
+    if result is None:
+        return None
+    # The new logs go out from here, in this task, created already claimed: one
+    # write per log less, and no send task searching for them.
+    outcome = sending.logs_send_claimed(
+        dispatch_id=result.dispatch_id, channel=result.channel, claimed=result.claimed
+    )
+    messaging_tasks.after_send(dispatch_id=result.dispatch_id, outcome=outcome)
+    return {"pending": result.pending, "sent": outcome.sent}
 
 
 @shared_task(name="campaigns.enqueue_chunks", **RELIABLE)

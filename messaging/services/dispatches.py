@@ -65,8 +65,19 @@ def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
     """Mark the dispatch completed once no log is left non-final; tell its owner.
 
     Called after every stage that can make logs final. The counters are a cheap first
-    test; the existence query settles it (sent logs still await their receipts).
+    test, made without a lock first: locking the row on every call queued each batch
+    behind the others' counter updates; the existence query settles it (sent logs
+    still await their receipts).
     """
+    counters = (
+        Dispatch.objects.filter(pk=dispatch_id, status=Dispatch.Status.ACTIVE)
+        .values_list("pending", "expected_audience", "audience")
+        .first()
+    )
+    if counters is None or counters[0] or counters[1] is None:
+        return False
+    if counters[2] < counters[1]:
+        return False
     with transaction.atomic():
         dispatch = (
             Dispatch.objects.select_for_update()

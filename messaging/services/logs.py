@@ -2,16 +2,21 @@
 
 import secrets
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_counters_add
 from messaging.sql import insert_ignoring_conflicts
 
+_TABLE = CommunicationLog._meta.db_table
+_STAGE = "log_insert_stage"
+# Database connections (psycopg's) whose session has the staging table.
+_staged: weakref.WeakSet = weakref.WeakSet()
 _INSERT_COLUMNS = (
     "dispatch_id",
     "lead_id",
@@ -25,6 +30,7 @@ _INSERT_COLUMNS = (
     "skip_reason",
     "attempts",
     "next_attempt_at",
+    "last_attempt_at",
     "vendor",
     "vendor_ref",
     "error_code",
@@ -52,22 +58,40 @@ class NewLog:
 class CreatedLogs:
     pending: int
     skipped: int
+    # The new pending logs, for a caller that sends them right away.
+    pending_ids: tuple[int, ...] = ()
+    # With claim=True: the new logs created claimed (processing), with their ids.
+    claimed: tuple[tuple[int, NewLog], ...] = ()
 
 
-def new_send_id(*, scope: object, key: object) -> str:
-    """`send-<scope>-<key>-<epoch ms>-<6 random>`: unique, and readable at a vendor."""
-    return f"send-{scope}-{key}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"
+def new_send_id(*, scope: object, key: object, suffix: str = "") -> str:
+    """`send-<scope>-<key>-<epoch ms>-<6 random>`: unique, and readable at a vendor.
+
+    A batch of distinct keys may share one `send_id_suffix()`.
+    """
+    return f"send-{scope}-{key}-{suffix or send_id_suffix()}"
+
+
+def send_id_suffix() -> str:
+    """`<epoch ms>-<6 random>`, the part of a send id that makes a rerun's new."""
+    return f"{int(time.time() * 1000)}-{secrets.token_hex(3)}"
 
 
 def logs_create(
-    *, dispatch_id: int, channel: str, logs: Sequence[NewLog]
+    *, dispatch_id: int, channel: str, logs: Sequence[NewLog], claim: bool = False
 ) -> CreatedLogs:
     """Insert the logs that do not exist yet and count them onto the dispatch.
 
     Existing logs (a rerun, a redelivered task) are left exactly as they are: their
-    send id, message and state stand.
+    send id, message and state stand. With `claim`, the new sendable logs are created
+    already claimed by the caller, which sends them next (sending.logs_send_claimed):
+    as if claimed the moment they were written, without writing each row twice. If
+    the caller dies before recording, they are claims like any other: the sweeper
+    releases them and they go out under the same send id.
     """
     now = timezone.now()
+    fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
+    attempts, attempted_at = (1, now) if claim else (0, None)
     rows = [
         (
             dispatch_id,
@@ -78,10 +102,11 @@ def logs_create(
             log.recipient,
             log.subject,
             log.body,
-            LogStatus.SKIPPED if log.skip_reason else LogStatus.PENDING,
+            LogStatus.SKIPPED if log.skip_reason else fresh,
             log.skip_reason,
-            0,
+            0 if log.skip_reason else attempts,
             None if log.skip_reason else now,
+            None if log.skip_reason else attempted_at,
             "",
             "",
             "",
@@ -92,22 +117,34 @@ def logs_create(
         )
         for log in logs
     ]
-    with transaction.atomic():
-        inserted = insert_ignoring_conflicts(
-            table=CommunicationLog._meta.db_table,
-            columns=_INSERT_COLUMNS,
-            rows=rows,
-            returning="status",
-        )
-        skipped = sum(1 for (status,) in inserted if status == LogStatus.SKIPPED)
-        pending = len(inserted) - skipped
+    # No savepoint: an error here fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            inserted = _insert_copied(rows)
+        else:
+            inserted = insert_ignoring_conflicts(
+                table=_TABLE,
+                columns=_INSERT_COLUMNS,
+                rows=rows,
+                returning="id, status, dedupe_key",
+            )
+        sendable = [row for row in inserted if row[1] == fresh]
+        pending_ids = tuple(pk for pk, _, _ in sendable)
+        pending = len(pending_ids)
+        skipped = len(inserted) - pending
+        claimed = ()
+        if claim:
+            by_key = {log.dedupe_key: log for log in logs}
+            claimed = tuple((pk, by_key[key]) for pk, _, key in sendable)
         dispatch_counters_add(
             dispatch_id=dispatch_id,
             audience=len(inserted),
             pending=pending,
             skipped=skipped,
         )
-    return CreatedLogs(pending=pending, skipped=skipped)
+    return CreatedLogs(
+        pending=pending, skipped=skipped, pending_ids=pending_ids, claimed=claimed
+    )
 
 
 def logs_cancel_pending(*, dispatch_id: int, dedupe_keys: Sequence[str]) -> int:
@@ -133,3 +170,31 @@ def logs_cancel_pending(*, dispatch_id: int, dedupe_keys: Sequence[str]) -> int:
             dispatch_id=dispatch_id, pending=-cancelled, cancelled=cancelled
         )
     return cancelled
+
+
+def _insert_copied(rows: list[tuple]) -> list[tuple]:
+    """COPY the rows into this session's staging table, then INSERT what is new.
+
+    What the database floor does: COPY formats rows in C, where a parameterized
+    INSERT of 200 rows x 19 columns spent most of an expansion quoting values in
+    Python. The INSERT empties the staging table as it reads it.
+    """
+    columns = ", ".join(_INSERT_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.connection not in _staged:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE}"
+                f" AS SELECT {columns} FROM {_TABLE} WITH NO DATA"
+            )
+            # Known to exist once committed: a rollback takes the table with it.
+            raw = connection.connection
+            transaction.on_commit(lambda: _staged.add(raw))
+        with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"WITH staged AS (DELETE FROM {_STAGE} RETURNING {columns})"
+            f" INSERT INTO {_TABLE} ({columns}) SELECT {columns} FROM staged"
+            " ON CONFLICT DO NOTHING RETURNING id, status, dedupe_key"
+        )
+        return cursor.fetchall()

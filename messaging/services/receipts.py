@@ -2,11 +2,12 @@
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from messaging.models import CommunicationLog, DeliveryReceipt, LogStatus
@@ -14,7 +15,7 @@ from messaging.services.dispatches import (
     dispatch_counters_add,
     dispatch_finish_if_done,
 )
-from messaging.sql import insert_ignoring_conflicts, update_from_rows
+from messaging.sql import bulk_cursor, insert_ignoring_conflicts, update_from_rows
 from vendors.base import Receipt, VendorAdapter
 from vendors.registry import get_adapter
 
@@ -25,6 +26,16 @@ RECEIPT_BATCH_SIZE = 1000
 UNMATCHED_GRACE = timedelta(minutes=10)
 _LOG_TABLE = CommunicationLog._meta.db_table
 _RECEIPT_TABLE = DeliveryReceipt._meta.db_table
+_RECEIPT_COLUMNS = (
+    "vendor",
+    "vendor_ref",
+    "status",
+    "error_code",
+    "raw",
+    "occurred_at",
+    "received_at",
+    "outcome",
+)
 
 
 @dataclass
@@ -56,16 +67,7 @@ def receipts_store(*, vendor: str, receipts: Sequence[Receipt]) -> int:
     ]
     inserted = insert_ignoring_conflicts(
         table=_RECEIPT_TABLE,
-        columns=(
-            "vendor",
-            "vendor_ref",
-            "status",
-            "error_code",
-            "raw",
-            "occurred_at",
-            "received_at",
-            "outcome",
-        ),
+        columns=_RECEIPT_COLUMNS,
         rows=rows,
         returning="id",
     )
@@ -90,12 +92,7 @@ def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
         )
         if not receipts:
             return outcome
-        logs = {
-            (vendor, ref): (pk, dispatch_id, status)
-            for pk, dispatch_id, status, vendor, ref in CommunicationLog.objects.filter(
-                vendor_ref__in={receipt[2] for receipt in receipts}
-            ).values_list("pk", "dispatch_id", "status", "vendor", "vendor_ref")
-        }
+        logs = _logs_by_ref((vendor, ref) for _, vendor, ref, *_ in receipts)
         delivered, undelivered, settled = [], [], []
         for pk, vendor, ref, status, error_code in receipts:
             log = logs.get((vendor, ref))
@@ -169,13 +166,159 @@ def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
     return outcome
 
 
+def _logs_by_ref(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """(vendor, vendor_ref) -> (log id, dispatch id, status) for the logs sent so.
+
+    Asks by vendor and non-empty ref, the terms of the unique partial index: by ref
+    alone Postgres could not use it and scanned the whole log table each batch.
+    """
+    by_vendor: dict[str, set[str]] = {}
+    for vendor, ref in refs:
+        by_vendor.setdefault(vendor, set()).add(ref)
+    if not by_vendor:
+        return {}
+    if connection.vendor == "postgresql":
+        # The refs as one binary array: an IN list of a thousand quoted literals
+        # cost more to build and plan than to run.
+        rows = []
+        with bulk_cursor() as cursor:
+            for vendor, vendor_refs in by_vendor.items():
+                cursor.execute(
+                    "SELECT id, dispatch_id, status, vendor, vendor_ref"
+                    f" FROM {_LOG_TABLE} WHERE vendor = %s"
+                    " AND vendor_ref = ANY(%b::text[]) AND NOT vendor_ref = ''",
+                    [vendor, list(vendor_refs)],
+                )
+                rows += cursor.fetchall()
+        return {(vendor, ref): (pk, d, status) for pk, d, status, vendor, ref in rows}
+    match = Q()
+    for vendor, vendor_refs in by_vendor.items():
+        match |= Q(vendor=vendor, vendor_ref__in=list(vendor_refs))
+    rows = (
+        CommunicationLog.objects.filter(match)
+        .exclude(vendor_ref="")
+        .values_list("pk", "dispatch_id", "status", "vendor", "vendor_ref")
+    )
+    return {(vendor, ref): (pk, d, status) for pk, d, status, vendor, ref in rows}
+
+
 def receipts_poll(
     *, adapter: VendorAdapter | None = None, limit: int = RECEIPT_BATCH_SIZE
 ) -> ReceiptOutcome:
     """Take the receipts a queue-delivering vendor has ready, store and apply them."""
     adapter = adapter or get_adapter()
     fetched = adapter.fetch_receipts(limit=limit)
-    stored = receipts_store(vendor=adapter.name, receipts=fetched)
+    applied = receipts_apply(vendor=adapter.name, receipts=fetched)
+    # Receipts stored earlier and still unapplied (webhooks, early arrivals).
     outcome = receipts_process(limit=limit)
-    outcome.stored = stored
+    outcome.stored = applied.stored
+    outcome.processed += applied.processed
+    outcome.delivered += applied.delivered
+    outcome.undelivered += applied.undelivered
+    outcome.ignored += applied.ignored
+    outcome.waiting += applied.waiting
+    outcome.finished_dispatches += applied.finished_dispatches
+    return outcome
+
+
+def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcome:
+    """Store receipts already applied: logs moved, receipts written processed.
+
+    For receipts in hand (a poll): one read of logs, one write of logs and one of
+    receipts, where storing then processing wrote every receipt twice and read it
+    back in between. A receipt whose log is not sent yet (it came before the send
+    was recorded) is stored unprocessed for receipts_process, as a webhook's is.
+    Stored once per (vendor, ref, status) as ever; a duplicate moves nothing, since
+    only a log still `sent` moves and each move is counted from the rows written.
+    """
+    outcome = ReceiptOutcome()
+    if not receipts:
+        return outcome
+    now = timezone.now()
+    with transaction.atomic():
+        logs = _logs_by_ref((vendor, receipt.vendor_ref) for receipt in receipts)
+        moves, movers = {}, {}
+        for index, receipt in enumerate(receipts):
+            log = logs.get((vendor, receipt.vendor_ref))
+            if log is not None and log[2] == LogStatus.SENT and log[0] not in moves:
+                movers[index] = log[0]
+                delivered = receipt.status == DeliveryReceipt.Status.DELIVERED
+                moves[log[0]] = (
+                    (log[0], "delivered", "")
+                    if delivered
+                    else (log[0], "failed", receipt.error_code or "undelivered")
+                )
+        moved = set(
+            update_from_rows(
+                table=_LOG_TABLE,
+                columns=[("id", "bigint"), ("status", "varchar(12)")]
+                + [("code", "varchar(64)")],
+                rows=list(moves.values()),
+                assignments=(
+                    "status = v.status,"
+                    " error_code = CASE WHEN v.status = 'failed' THEN v.code"
+                    " ELSE t.error_code END,"
+                    " delivered_at = CASE WHEN v.status = 'delivered' THEN %s"
+                    " ELSE t.delivered_at END,"
+                    " failed_at = CASE WHEN v.status = 'failed' THEN %s"
+                    " ELSE t.failed_at END,"
+                    " updated_at = %s"
+                ),
+                condition="t.status = 'sent'",
+                params=[now, now, now],
+            )
+        )
+        rows = []
+        for index, receipt in enumerate(receipts):
+            log = logs.get((vendor, receipt.vendor_ref))
+            if log is None or log[2] == LogStatus.PROCESSING:
+                log_id, result, processed_at = None, "", None
+            elif log[0] in moves:
+                # The first receipt of a log moves it; a second one in the batch
+                # lost to it, as it would have to an earlier batch.
+                log_id, processed_at = log[0], now
+                mover = movers.get(index) == log[0]
+                result = "applied" if mover and log[0] in moved else "raced"
+            else:
+                log_id, result, processed_at = log[0], "already_final", now
+            rows.append(
+                (
+                    vendor,
+                    receipt.vendor_ref,
+                    receipt.status,
+                    receipt.error_code or "",
+                    json.dumps(receipt.raw, default=str),
+                    receipt.occurred_at,
+                    now,
+                    result,
+                    log_id,
+                    processed_at,
+                )
+            )
+        inserted = insert_ignoring_conflicts(
+            table=_RECEIPT_TABLE,
+            columns=_RECEIPT_COLUMNS + ("log_id", "processed_at"),
+            rows=rows,
+            returning="processed_at IS NOT NULL",
+        )
+        dispatch_of = {log_id: dispatch_id for log_id, dispatch_id, _ in logs.values()}
+        delivered = Counter(
+            dispatch_of[pk] for pk in moved if moves[pk][1] == "delivered"
+        )
+        failed = Counter(dispatch_of[pk] for pk in moved if moves[pk][1] == "failed")
+        for dispatch_id in sorted(delivered.keys() | failed.keys()):
+            dispatch_counters_add(
+                dispatch_id=dispatch_id,
+                delivered=delivered[dispatch_id],
+                failed=failed[dispatch_id],
+            )
+    outcome.stored = len(inserted)
+    outcome.processed = sum(1 for (processed,) in inserted if processed)
+    outcome.waiting = len(inserted) - outcome.processed
+    outcome.delivered = sum(delivered.values())
+    outcome.undelivered = sum(failed.values())
+    outcome.ignored = outcome.processed - outcome.delivered - outcome.undelivered
+    for dispatch_id in sorted(delivered.keys() | failed.keys()):
+        if dispatch_finish_if_done(dispatch_id=dispatch_id):
+            outcome.finished_dispatches.append(dispatch_id)
     return outcome

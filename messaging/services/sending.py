@@ -2,6 +2,7 @@
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from messaging.services.dispatches import (
     dispatch_counters_add,
     dispatch_finish_if_done,
 )
+from messaging.services.logs import NewLog
 from messaging.sql import update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
 from vendors.registry import get_adapter
@@ -28,7 +30,17 @@ logger = logging.getLogger(__name__)
 SEND_BATCH_SIZE = 200
 VENDOR_UNAVAILABLE = "vendor_unavailable"
 _LOG_TABLE = CommunicationLog._meta.db_table
+_CLAIMED_FIELDS = (
+    "pk",
+    "send_id",
+    "channel",
+    "recipient",
+    "subject",
+    "body",
+    "attempts",
+)
 _rng = random.SystemRandom()
+_ZERO = Decimal("0")
 
 
 @dataclass
@@ -81,9 +93,7 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
         )
         rows = CommunicationLog.objects.filter(
             pk__in=ids, status=LogStatus.PROCESSING, last_attempt_at=now
-        ).values_list(
-            "pk", "send_id", "channel", "recipient", "subject", "body", "attempts"
-        )
+        ).values_list(*_CLAIMED_FIELDS)
         return [ClaimedLog(*row) for row in rows]
 
 
@@ -94,15 +104,40 @@ def send_due(
     adapter: VendorAdapter | None = None,
 ) -> SendOutcome:
     """Send one batch of the dispatch's due logs and record what the vendor said."""
+    if not _is_active(dispatch_id):
+        return SendOutcome()
+    claimed = logs_claim(dispatch_id=dispatch_id, limit=limit, now=timezone.now())
+    return _send_claimed(dispatch_id=dispatch_id, claimed=claimed, adapter=adapter)
+
+
+def logs_send_claimed(
+    *,
+    dispatch_id: int,
+    channel: str,
+    claimed: Sequence[tuple[int, NewLog]],
+    adapter: VendorAdapter | None = None,
+) -> SendOutcome:
+    """Send logs their creator made claimed (logs_create(claim=True)): first attempt."""
+    logs = [
+        ClaimedLog(pk, log.send_id, channel, log.recipient, log.subject, log.body, 1)
+        for pk, log in claimed
+    ]
+    return _send_claimed(dispatch_id=dispatch_id, claimed=logs, adapter=adapter)
+
+
+def _is_active(dispatch_id: int) -> bool:
     status = (
         Dispatch.objects.filter(pk=dispatch_id).values_list("status", flat=True).first()
     )
-    if status != Dispatch.Status.ACTIVE:
-        return SendOutcome()
-    adapter = adapter or get_adapter()
-    claimed = logs_claim(dispatch_id=dispatch_id, limit=limit, now=timezone.now())
+    return status == Dispatch.Status.ACTIVE
+
+
+def _send_claimed(
+    *, dispatch_id: int, claimed: list[ClaimedLog], adapter: VendorAdapter | None
+) -> SendOutcome:
     if not claimed:
         return SendOutcome()
+    adapter = adapter or get_adapter()
     messages = [
         OutboundMessage(
             send_id=log.send_id,
@@ -151,76 +186,63 @@ def logs_record_results(
     now = timezone.now()
     max_attempts = settings.MESSAGING_MAX_ATTEMPTS
     by_send_id = {result.send_id: result for result in results}
-    accepted, retrying, failed = [], [], []
+    rows = []
     outcome = SendOutcome(claimed=len(claimed))
     for log in claimed:
         result = by_send_id[log.send_id]
         if result.accepted:
-            accepted.append((log.id, log.attempts, result.vendor_ref, result.cost))
+            rows.append(
+                (log.id, log.attempts, "sent", result.vendor_ref, result.cost, "", "")
+                + (None,)
+            )
         elif result.retryable and log.attempts < max_attempts:
             due = next_attempt_at(now=now, attempts=log.attempts, rng=_rng)
-            retrying.append(
-                (log.id, log.attempts, result.error_code, result.error_message, due)
+            rows.append(
+                (log.id, log.attempts, "pending", "", _ZERO, result.error_code)
+                + (result.error_message, due)
             )
             outcome.next_due = min(filter(None, [outcome.next_due, due]))
         else:
-            failed.append(
-                (log.id, log.attempts, result.error_code, result.error_message)
+            rows.append(
+                (log.id, log.attempts, "failed", "", _ZERO, result.error_code)
+                + (result.error_message, None)
             )
-    claim_holds = "t.status = 'processing' AND t.attempts = v.attempts"
+    status_of = {row[0]: row[2] for row in rows}
     with transaction.atomic():
-        sent_ids = update_from_rows(
+        # One statement for the whole batch, whatever became of each log.
+        recorded = update_from_rows(
             table=_LOG_TABLE,
             columns=[
                 ("id", "bigint"),
                 ("attempts", "integer"),
+                ("status", "varchar(12)"),
                 ("ref", "varchar(120)"),
                 ("cost", "numeric(10, 4)"),
-            ],
-            rows=accepted,
-            assignments=(
-                "status = 'sent', vendor = %s, vendor_ref = v.ref,"
-                " cost = t.cost + v.cost, sent_at = %s, updated_at = %s,"
-                " next_attempt_at = NULL, error_code = '', error_message = ''"
-            ),
-            condition=claim_holds,
-            params=[vendor, now, now],
-        )
-        retry_ids = update_from_rows(
-            table=_LOG_TABLE,
-            columns=[
-                ("id", "bigint"),
-                ("attempts", "integer"),
                 ("code", "varchar(64)"),
                 ("message", "varchar(255)"),
                 ("due", "timestamp with time zone"),
             ],
-            rows=retrying,
+            rows=rows,
             assignments=(
-                "status = 'pending', next_attempt_at = v.due, error_code = v.code,"
+                "status = v.status,"
+                " vendor = CASE WHEN v.status = 'sent' THEN %s ELSE t.vendor END,"
+                " vendor_ref = CASE WHEN v.status = 'sent' THEN v.ref"
+                " ELSE t.vendor_ref END,"
+                " cost = t.cost + v.cost,"
+                " sent_at = CASE WHEN v.status = 'sent' THEN %s ELSE t.sent_at END,"
+                " failed_at = CASE WHEN v.status = 'failed' THEN %s"
+                " ELSE t.failed_at END,"
+                " next_attempt_at = v.due, error_code = v.code,"
                 " error_message = v.message, updated_at = %s"
             ),
-            condition=claim_holds,
-            params=[now],
+            condition="t.status = 'processing' AND t.attempts = v.attempts",
+            params=[vendor, now, now, now],
         )
-        failed_ids = update_from_rows(
-            table=_LOG_TABLE,
-            columns=[
-                ("id", "bigint"),
-                ("attempts", "integer"),
-                ("code", "varchar(64)"),
-                ("message", "varchar(255)"),
-            ],
-            rows=failed,
-            assignments=(
-                "status = 'failed', next_attempt_at = NULL, error_code = v.code,"
-                " error_message = v.message, failed_at = %s, updated_at = %s"
-            ),
-            condition=claim_holds,
-            params=[now, now],
-        )
+        sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
+        retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
+        failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
         sent_set = set(sent_ids)
-        cost = sum((row[3] for row in accepted if row[0] in sent_set), Decimal("0"))
+        cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
         dispatch_counters_add(
             dispatch_id=dispatch_id,
             sent=len(sent_ids),
