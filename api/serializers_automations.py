@@ -1,5 +1,7 @@
 """Serializers for what beat's automations work on (the automations app's models)."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from automations.models import (
@@ -13,6 +15,7 @@ from automations.models import (
 from crm.models import Lead, Segment
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _Scoped(serializers.PrimaryKeyRelatedField):
     """Only the caller's organization's objects exist, as far as input goes."""
 
