@@ -52,15 +52,18 @@ class CampaignViewSet(
             **serializer.validated_data,
         )
 
-    def _answer(self, campaign_id: int, *, code: int = status.HTTP_200_OK, **context):
+    def _answer(
+        self,
+        campaign_id: int,
+        *,
+        code: int = status.HTTP_200_OK,
+        serializer_class=CampaignSerializer,
+        **context,
+    ) -> Response:
+        """The campaign as it is after the action, re-read with its dispatch."""
         campaign = self.get_queryset().get(pk=campaign_id)
-        serializer_class = (
-            CampaignCancelSerializer if "messages_cancelled" in context else None
-        ) or self.get_serializer_class()
-        data = serializer_class(
-            campaign, context={**self.get_serializer_context(), **context}
-        ).data
-        return Response(data, status=code)
+        context = {**self.get_serializer_context(), **context}
+        return Response(serializer_class(campaign, context=context).data, status=code)
 
     @extend_schema(request=None, responses={202: CampaignSerializer})
     @action(detail=True, methods=["post"], filter_backends=[])
@@ -88,7 +91,11 @@ class CampaignViewSet(
     def cancel(self, request, pk=None):
         campaign = self.get_object()
         cancelled = lifecycle.campaign_cancel(campaign_id=campaign.pk)
-        return self._answer(campaign.pk, messages_cancelled=cancelled)
+        return self._answer(
+            campaign.pk,
+            serializer_class=CampaignCancelSerializer,
+            messages_cancelled=cancelled,
+        )
 
     @extend_schema(responses=CampaignStatsSerializer)
     @action(detail=True, methods=["get"], filter_backends=[])
