@@ -157,6 +157,30 @@ def _worker_peak_rss_mb(processes: list, client: redis.Redis) -> list[float]:
     return [round(kib / 1024, 1) for kib in peaks]
 
 
+def _cpu_seconds(pids) -> float:
+    """CPU time (user + system) the processes and their children have used."""
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            for each in [process, *process.children(recursive=True)]:
+                times = each.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return round(total, 1)
+
+
+def _database_backends() -> list[int]:
+    """Server processes serving this database (other than this connection)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
 def _probe_counts(client: redis.Redis) -> dict:
     def ints(name: str) -> dict:
         return {
@@ -271,6 +295,10 @@ def bench_run(
         stages.mark("reconciled")
         seconds = stages.at["reconciled"]
         peaks = _worker_peak_rss_mb(processes, client)
+        # Where the CPU went: the workers' Python, and the database serving them
+        # (their backends live as long as their connections, so the whole run).
+        worker_cpu = _cpu_seconds(process.pid for process in processes)
+        database_cpu = _cpu_seconds(_database_backends())
         probe = _probe_counts(client)
     if reconciliation.differences:
         raise BenchmarkError(f"counters differ: {reconciliation.differences}")
@@ -288,6 +316,8 @@ def bench_run(
         "sql_per_1000_leads": round(probe["statements"] * 1000 / leads, 1),
         "worker_peak_rss_mb": peaks,
         "max_worker_rss_mb": max(peaks, default=0.0),
+        "worker_cpu_seconds": worker_cpu,
+        "database_cpu_seconds": database_cpu,
         "audience": counted["audience"],
         "sent": counted["sent"],
         "delivered": counted["delivered"],
@@ -319,6 +349,10 @@ def bench_table(figures: dict) -> list[str]:
         for name, at in figures["stages"].items()
     ]
     rows += [
+        (
+            "CPU: workers / database",
+            f"{figures['worker_cpu_seconds']} s / {figures['database_cpu_seconds']} s",
+        ),
         ("celery tasks", f"{figures['tasks']:,}"),
         ("SQL per 1,000 leads", f"{figures['sql_per_1000_leads']:,}"),
         (

@@ -5,8 +5,10 @@ beyond the placeholders listed here, so a template is safe to take from a market
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 PLACEHOLDERS = {
     "name": "the lead's name, or “Customer”",
@@ -78,32 +80,63 @@ def _placeholder_name(inner: str, *, at: int) -> str:
     )
 
 
+def _name(lead) -> str:
+    return (lead.name or "").strip() or DEFAULT_NAME
+
+
+def _first_name(lead) -> str:
+    name = (lead.name or "").strip()
+    return name.split()[0] if name else DEFAULT_NAME
+
+
+# How each simple placeholder reads a lead: only the ones a template uses are read.
+_VALUE_OF: dict[str, Callable[[Any], str]] = {
+    "name": _name,
+    "first_name": _first_name,
+    "email": lambda lead: lead.email or (lead.emails[0] if lead.emails else ""),
+    "phone": lambda lead: lead.phone or (lead.phones[0] if lead.phones else ""),
+    "total_spend": lambda lead: format_amount(lead.total_spend),
+    "visits": lambda lead: str(lead.visits or 0),
+}
+
+
 def lead_values(lead) -> dict[str, str]:
     """The values a template can reach for one lead (any object with Lead's fields)."""
-    name = (lead.name or "").strip()
-    return {
-        "name": name or DEFAULT_NAME,
-        "first_name": name.split()[0] if name else DEFAULT_NAME,
-        "email": lead.email or (lead.emails[0] if lead.emails else ""),
-        "phone": lead.phone or (lead.phones[0] if lead.phones else ""),
-        "total_spend": format_amount(lead.total_spend),
-        "visits": str(lead.visits or 0),
-    }
+    return {name: value_of(lead) for name, value_of in _VALUE_OF.items()}
 
 
 def render(template: CompiledTemplate, lead) -> str:
-    values = lead_values(lead)
-    attributes = lead.attributes or {}
-    out = []
+    return renderer(template)(lead)
+
+
+def renderer(template: CompiledTemplate) -> Callable[[Any], str]:
+    """`render` for one template, made once for a batch of leads.
+
+    It reads only the placeholders the template has: rendering 1,000 leads with
+    every value computed for each took a tenth of an expansion.
+    """
+    parts: list[str | Callable[[Any], str]] = []
     for index, part in enumerate(template.parts):
         if index % 2 == 0:
-            out.append(part)
+            if part:
+                parts.append(part)
         elif part.startswith("attributes."):
-            value = attributes.get(part[11:], "")
-            out.append("" if value is None else str(value))
+            parts.append(_attribute(part[11:]))
         else:
-            out.append(values[part])
-    return "".join(out)
+            parts.append(_VALUE_OF[part])
+
+    def render_one(lead) -> str:
+        return "".join(part if type(part) is str else part(lead) for part in parts)
+
+    return render_one
+
+
+def _attribute(key: str) -> Callable[[Any], str]:
+    def value_of(lead) -> str:
+        value = (lead.attributes or {}).get(key, "")
+        return "" if value is None else str(value)
+
+    return value_of
 
 
 def format_amount(amount) -> str:
