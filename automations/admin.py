@@ -4,6 +4,7 @@ Also sets the admin's front page, which shows today's KPIs and the snapshots' la
 30 days (automations/dashboard.py): this app is the one that reads every other.
 """
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -19,6 +20,12 @@ from automations.models import (
     NurtureSequence,
     NurtureStep,
 )
+from automations.services.dunning import invoice_mark_paid, invoice_void
+from automations.services.reminders import (
+    appointment_cancel,
+    appointment_complete,
+    appointment_reschedule,
+)
 from campaigns.admin import CampaignAdmin
 from crm.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdmin
 
@@ -30,8 +37,25 @@ admin.site.site_title = "Campaign CRM"
 admin.site.index_title = "Dashboard"
 
 
+class AppointmentForm(forms.ModelForm):
+    """Only a scheduled appointment moves or changes status, as in the services."""
+
+    def clean(self):
+        cleaned = super().clean()
+        before = self.instance.status if self.instance.pk else None
+        changing = {"starts_at", "status"} & set(self.changed_data)
+        if before and before != Appointment.Status.SCHEDULED and changing:
+            raise forms.ValidationError(
+                f"This appointment is {before}: it can no longer be moved or changed."
+            )
+        if not before and cleaned.get("status") != Appointment.Status.SCHEDULED:
+            self.add_error("status", "A new appointment starts as scheduled.")
+        return cleaned
+
+
 @admin.register(Appointment)
 class AppointmentAdmin(OrganizationScopedAdmin):
+    form = AppointmentForm
     list_display = ["title", "lead", "starts_at", "status", "location", "organization"]
     list_filter = ["status", "organization", "starts_at"]
     list_select_related = ["lead", "organization"]
@@ -40,9 +64,43 @@ class AppointmentAdmin(OrganizationScopedAdmin):
     date_hierarchy = "starts_at"
     readonly_fields = ["created_at", "updated_at"]
 
+    def save_model(self, request, obj, form, change):
+        """A move or a status change goes through the reminder services, so that a
+        reminder of the old time, or of a cancelled appointment, is never sent."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        stored = Appointment.objects.get(pk=obj.pk)
+        starts_at, status = obj.starts_at, obj.status
+        obj.starts_at, obj.status = stored.starts_at, stored.status
+        super().save_model(request, obj, form, change)
+        if "starts_at" in form.changed_data:
+            appointment_reschedule(appointment=obj, starts_at=starts_at)
+        if status != stored.status:
+            close = {
+                Appointment.Status.CANCELLED: appointment_cancel,
+                Appointment.Status.COMPLETED: appointment_complete,
+            }[status]
+            close(appointment=obj)
+
+
+class InvoiceForm(forms.ModelForm):
+    """An invoice is opened, then paid or voided once, as in the services."""
+
+    payment_link = forms.URLField(max_length=500, required=False, assume_scheme="https")
+
+    def clean_status(self):
+        status = self.cleaned_data["status"]
+        before = self.instance.status if self.instance.pk else None
+        if before is None and status != Invoice.Status.OPEN:
+            raise forms.ValidationError("A new invoice starts as open.")
+        if before not in (None, Invoice.Status.OPEN) and status != before:
+            raise forms.ValidationError(f"This invoice is already {before}.")
+        return status
+
 
 @admin.register(Invoice)
 class InvoiceAdmin(OrganizationScopedAdmin):
+    form = InvoiceForm
     list_display = [
         "__str__",
         "lead",
@@ -59,7 +117,19 @@ class InvoiceAdmin(OrganizationScopedAdmin):
     search_fields = ["number", "lead__name", "lead__email"]
     raw_id_fields = ["lead"]
     date_hierarchy = "due_date"
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["paid_at", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Paying or voiding goes through the dunning services: `paid_at` is set for
+        the revenue figures and a notice still waiting is cancelled."""
+        status = obj.status
+        if change and status != Invoice.Status.OPEN and "status" in form.changed_data:
+            obj.status = Invoice.Status.OPEN
+            super().save_model(request, obj, form, change)
+            close = invoice_mark_paid if status == Invoice.Status.PAID else invoice_void
+            close(invoice=obj)
+            return
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="Days overdue")
     def days_overdue(self, invoice):
