@@ -235,6 +235,7 @@ def bench_run(
     *,
     leads: int,
     workers: int = 2,
+    concurrency: int = 1,
     timeout: float = 3600,
     keep: bool = False,
     profile_dir: str = "",
@@ -281,7 +282,12 @@ def bench_run(
     logfile = Path(settings.VAR_DIR) / "bench-workers.log"
     with ExitStack() as stack:
         processes = workers_start(
-            stack=stack, count=workers, env=env, logfile=str(logfile), say=say
+            stack=stack,
+            count=workers,
+            env=env,
+            logfile=str(logfile),
+            concurrency=concurrency,
+            say=say,
         )
         stages = _Stages(started=time.monotonic())
         launch = campaign_launch(campaign_id=campaign.pk)
@@ -306,6 +312,7 @@ def bench_run(
     figures = {
         "leads": leads,
         "workers": workers,
+        "concurrency": concurrency,
         "seconds": seconds,
         "leads_per_s": round(leads / seconds),
         "floor_seconds": floor["seconds"],

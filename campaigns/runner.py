@@ -31,6 +31,7 @@ def workers_start(
     running: bool = False,
     env: dict | None = None,
     logfile: str | None = None,
+    concurrency: int = 1,
     say: Callable[[str], None] = print,
 ) -> list:
     """Workers for the rest of the `stack`: embedded, already running, or `count`
@@ -47,7 +48,9 @@ def workers_start(
         say("Using the workers already running on the broker")
         return []
     say(f"Starting {count} worker processes")
-    return stack.enter_context(worker_processes(count, env=env, logfile=logfile))
+    return stack.enter_context(
+        worker_processes(count, env=env, logfile=logfile, concurrency=concurrency)
+    )
 
 
 def campaign_follow(

@@ -1,6 +1,7 @@
 """`manage.py bench --leads N --workers K`: the pipeline's figures against the floor."""
 
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,6 +17,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--leads", type=int, default=100_000)
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="pool processes per worker (celery worker --concurrency); like "
+            "`make worker`, one per CPU by default",
+        )
         parser.add_argument("--timeout", type=float, default=3600)
         parser.add_argument(
             "--keep",
@@ -28,13 +36,16 @@ class Command(BaseCommand):
             help="run cProfile in each worker child and write its stats here",
         )
 
-    def handle(self, *args, leads, workers, timeout, keep, profile_dir, **options):
+    def handle(
+        self, *args, leads, workers, concurrency, timeout, keep, profile_dir, **options
+    ):
         if leads < 1 or workers < 1:
             raise CommandError("--leads and --workers must be at least 1")
         try:
             figures = bench_run(
                 leads=leads,
                 workers=workers,
+                concurrency=concurrency,
                 timeout=timeout,
                 keep=keep,
                 profile_dir=profile_dir,
