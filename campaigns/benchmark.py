@@ -157,18 +157,32 @@ def _worker_peak_rss_mb(processes: list, client: redis.Redis) -> list[float]:
     return [round(kib / 1024, 1) for kib in peaks]
 
 
-def _cpu_seconds(pids) -> float:
-    """CPU time (user + system) the processes and their children have used."""
-    total = 0.0
-    for pid in pids:
-        try:
-            process = psutil.Process(pid)
-            for each in [process, *process.children(recursive=True)]:
-                times = each.cpu_times()
-                total += times.user + times.system
-        except psutil.NoSuchProcess:
-            continue
-    return round(total, 1)
+class _CpuMeter:
+    """CPU time (user + system) of processes that may come and go during the run.
+
+    Worker children are replaced (max memory per child) and database backends end
+    with their connections (CONN_MAX_AGE), so each process's last reading, taken
+    every few seconds, is kept after it is gone.
+    """
+
+    EVERY_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+        self.next_at = 0.0
+
+    def read(self, pids) -> None:
+        for pid in pids:
+            try:
+                process = psutil.Process(pid)
+                for each in [process, *process.children(recursive=True)]:
+                    times = each.cpu_times()
+                    self.seen[each.pid] = times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+
+    def total(self) -> float:
+        return round(sum(self.seen.values()), 1)
 
 
 def _database_backends() -> list[int]:
@@ -293,7 +307,16 @@ def bench_run(
         launch = campaign_launch(campaign_id=campaign.pk)
         stages.mark("launched")
         launch_seconds = stages.at["launched"]
-        campaign_follow(campaign_id=campaign.pk, timeout=timeout, on_tick=stages.watch)
+        workers_cpu, database_cpu = _CpuMeter(), _CpuMeter()
+
+        def tick(current: Campaign) -> None:
+            stages.watch(current)
+            if time.monotonic() >= workers_cpu.next_at:
+                workers_cpu.next_at = time.monotonic() + _CpuMeter.EVERY_SECONDS
+                workers_cpu.read(process.pid for process in processes)
+                database_cpu.read(_database_backends())
+
+        campaign_follow(campaign_id=campaign.pk, timeout=timeout, on_tick=tick)
         stages.mark("final")
         reconciliation = dispatch_reconcile(
             dispatch_id=launch.campaign.dispatch_id, repair=False
@@ -301,10 +324,9 @@ def bench_run(
         stages.mark("reconciled")
         seconds = stages.at["reconciled"]
         peaks = _worker_peak_rss_mb(processes, client)
-        # Where the CPU went: the workers' Python, and the database serving them
-        # (their backends live as long as their connections, so the whole run).
-        worker_cpu = _cpu_seconds(process.pid for process in processes)
-        database_cpu = _cpu_seconds(_database_backends())
+        # Where the CPU went: the workers' Python, and the database serving them.
+        workers_cpu.read(process.pid for process in processes)
+        database_cpu.read(_database_backends())
         probe = _probe_counts(client)
     if reconciliation.differences:
         raise BenchmarkError(f"counters differ: {reconciliation.differences}")
@@ -323,8 +345,8 @@ def bench_run(
         "sql_per_1000_leads": round(probe["statements"] * 1000 / leads, 1),
         "worker_peak_rss_mb": peaks,
         "max_worker_rss_mb": max(peaks, default=0.0),
-        "worker_cpu_seconds": worker_cpu,
-        "database_cpu_seconds": database_cpu,
+        "worker_cpu_seconds": workers_cpu.total(),
+        "database_cpu_seconds": database_cpu.total(),
         "audience": counted["audience"],
         "sent": counted["sent"],
         "delivered": counted["delivered"],
