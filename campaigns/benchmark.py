@@ -31,7 +31,13 @@ from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch
 from messaging.services.dispatches import dispatch_reconcile
 from vendors.simulator_store import store_from_settings
 
-FLOOR_SCRIPT = Path(settings.BASE_DIR).parent / "shared" / "bench" / "floor.py"
+# The team's shared floor, else the project's copy of it (a clone without ../shared).
+SHARED_FLOOR_SCRIPT = Path(settings.BASE_DIR).parent / "shared" / "bench" / "floor.py"
+FLOOR_SCRIPT = (
+    SHARED_FLOOR_SCRIPT
+    if SHARED_FLOOR_SCRIPT.exists()
+    else Path(settings.BASE_DIR) / "bench" / "floor.py"
+)
 TEMPLATE = (
     "Hi {{name}}, you have spent ${{total_spend}} and visited {{visits}} times. "
     "Get 10% off!"
@@ -261,7 +267,10 @@ def bench_run(
     organization, seed_seconds = bench_leads_ensure(leads=leads)
     say(f"Leads: {leads:,} in organization {organization.slug} ({seed_seconds:.1f} s)")
     floor = floor_run(leads=leads, dsn=dsn)
-    say(f"Floor: {floor['seconds']:.2f} s ({floor['leads_per_s']:,} leads/s)")
+    say(
+        f"Floor: {floor['seconds']:.2f} s ({floor['leads_per_s']:,} leads/s) "
+        f"by {FLOOR_SCRIPT}"
+    )
     segment = Segment.objects.filter(
         organization=organization, name="Bench audience"
     ).first() or segment_create(
