@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from crm.admin import LeadAdmin
 from crm.admin_scoping import (
@@ -16,7 +16,14 @@ from crm.admin_scoping import (
     ReadOnlyAdmin,
     request_organization,
 )
-from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
+from crm.models import Lead
+from messaging.models import (
+    CommunicationLog,
+    DeliveryReceipt,
+    Dispatch,
+    InboundReply,
+    LogStatus,
+)
 from messaging.services.recovery import logs_retry_failed
 
 # Messages shown on a lead's page, newest first; the rest are a link away.
@@ -193,6 +200,38 @@ class DeliveryReceiptAdmin(ReadOnlyAdmin):
     search_fields = ["=vendor_ref"]
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+
+@admin.register(InboundReply)
+class InboundReplyAdmin(ReadOnlyAdmin):
+    """Replies and the opt-outs/opt-ins they made: the record compliance asks for."""
+
+    list_display = [
+        "sender",
+        "channel",
+        "keyword",
+        "action",
+        "leads_changed",
+        "messages_suppressed",
+        "body",
+        "received_at",
+    ]
+    list_filter = ["action", "channel", "vendor"]
+    search_fields = ["=sender", "body"]
+    date_hierarchy = "received_at"
+
+    def scope(self, request, queryset):
+        """A member sees the replies from their own leads' contacts."""
+        if request.user.is_superuser:
+            return queryset
+        organization = request_organization(request)
+        if organization is None:
+            return queryset.none()
+        leads = Lead.objects.filter(organization=organization)
+        return queryset.filter(
+            Q(channel="sms", sender__in=leads.values("phone"))
+            | Q(channel="email", sender__in=leads.values("email"))
+        )
 
 
 class LeadMessageFormSet(forms.BaseInlineFormSet):

@@ -202,3 +202,37 @@ class DeliveryReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor_ref} {self.status}"
+
+
+class InboundReply(models.Model):
+    """A reply a person sent us, kept as the record of each opt-out and opt-in.
+
+    Not tied to an organization: organizations share the sender number, so a STOP
+    applies to every lead reached at that contact (see messaging.services.inbound).
+    """
+
+    class Action(models.TextChoices):
+        OPT_OUT = "opt_out", "Opted out"
+        OPT_IN = "opt_in", "Opted in"
+        IGNORED = "ignored", "No keyword"
+        UNUSABLE_SENDER = "unusable_sender", "Sender not a valid contact"
+
+    vendor = models.CharField(max_length=32, blank=True, default="")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    sender = models.CharField(max_length=254)
+    body = models.TextField(blank=True, default="")
+    keyword = models.CharField(max_length=16, blank=True, default="")
+    action = models.CharField(max_length=16, choices=Action)
+    leads_changed = models.PositiveIntegerField(default=0)
+    messages_suppressed = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["sender"], name="inbound_sender"),
+            models.Index(fields=["-created_at"], name="inbound_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.keyword or self.body[:20]!r} from {self.sender}"

@@ -114,7 +114,7 @@ class InboundWebhook(_Webhook):
             messages = adapter.parse_inbound(body=request.body, headers=request.headers)
         except InvalidPayload as error:
             raise exceptions.ValidationError({"body": [str(error)]}) from error
-        outcome = inbound_handle(messages=messages)
+        outcome = inbound_handle(messages=messages, vendor=adapter.name)
         return Response(
             {
                 "received": outcome.received,

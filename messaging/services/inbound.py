@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from crm.contacts import ContactError, normalize_email, normalize_phone
 from crm.services.leads import leads_set_opt_out
-from messaging.models import CommunicationLog, LogStatus
+from messaging.models import CommunicationLog, InboundReply, LogStatus
 from messaging.services.dispatches import dispatch_counters_add, dispatch_finish_if_done
 from vendors.base import InboundMessage
 
@@ -41,17 +41,33 @@ def keyword(text: str) -> str:
     return "".join(ch for ch in words[0] if ch.isalnum())
 
 
-def inbound_handle(*, messages: Sequence[InboundMessage]) -> InboundOutcome:
+def inbound_handle(
+    *, messages: Sequence[InboundMessage], vendor: str = ""
+) -> InboundOutcome:
     """Apply each message's keyword to the leads reached at its sender's contact.
 
     An opt-out also skips the messages still waiting to go to those leads on that
-    channel, so a STOP is honoured for the campaign already running too.
+    channel, so a STOP is honoured for the campaign already running too. Every
+    message is kept as an InboundReply with what it did: the record of who opted
+    out or in, when, and by which words.
     """
     outcome = InboundOutcome(received=len(messages))
     for message in messages:
         word = keyword(message.body)
         if word not in OPT_OUT_WORDS and word not in OPT_IN_WORDS:
+            word = ""
+        reply = InboundReply(
+            vendor=vendor,
+            channel=message.channel,
+            sender=message.sender[:254],
+            body=message.body,
+            keyword=word,
+            received_at=message.received_at,
+        )
+        if not word:
             outcome.ignored += 1
+            reply.action = InboundReply.Action.IGNORED
+            reply.save()
             continue
         try:
             contact = (
@@ -62,19 +78,27 @@ def inbound_handle(*, messages: Sequence[InboundMessage]) -> InboundOutcome:
         except ContactError:
             logger.warning("inbound %s from unusable sender", message.channel)
             outcome.ignored += 1
+            reply.action = InboundReply.Action.UNUSABLE_SENDER
+            reply.save()
             continue
         opting_out = word in OPT_OUT_WORDS
         with transaction.atomic():
             changed = leads_set_opt_out(
                 contact=contact, channel=message.channel, opted_out=opting_out
             )
+            reply.sender = contact
+            reply.leads_changed = len(changed)
             if opting_out:
                 outcome.opted_out += changed
-                outcome.suppressed += logs_suppress(
+                reply.action = InboundReply.Action.OPT_OUT
+                reply.messages_suppressed = logs_suppress(
                     contact=contact, channel=message.channel
                 )
+                outcome.suppressed += reply.messages_suppressed
             else:
                 outcome.opted_in += changed
+                reply.action = InboundReply.Action.OPT_IN
+            reply.save()
     return outcome
 
 

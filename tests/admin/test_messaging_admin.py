@@ -1,12 +1,17 @@
 """Messages and receipts: filters, the retry action, and the dead-letter page."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from campaigns.models import CampaignChunk
 from messaging.models import DeliveryReceipt, LogStatus
+from messaging.services.inbound import inbound_handle
 from tests.admin.conftest import launched_campaign, logs_for
+from tests.crm.factories import LeadFactory
+from vendors.base import InboundMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +159,25 @@ def test_a_huge_message_list_is_counted_only_up_to_a_cap(
     response = member_client.get(reverse(LOGS))
 
     assert response.context["cl"].result_count == 3
+
+
+def test_members_see_the_replies_of_their_own_leads_only(
+    member_client, organization, other_organization
+):
+    LeadFactory(organization=organization, phones=["+12025550147"])
+    LeadFactory(organization=other_organization, phones=["+12025550148"])
+    inbound_handle(
+        messages=[
+            InboundMessage(
+                channel="sms", sender=sender, body="STOP", received_at=datetime.now(UTC)
+            )
+            for sender in ("+12025550147", "+12025550148")
+        ]
+    )
+
+    response = member_client.get(reverse("admin:messaging_inboundreply_changelist"))
+
+    assert response.status_code == 200
+    assert [reply.sender for reply in response.context["cl"].result_list] == [
+        "+12025550147"
+    ]

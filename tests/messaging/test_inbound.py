@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from messaging.models import LogStatus
+from messaging.models import InboundReply, LogStatus
 from messaging.services.inbound import inbound_handle, keyword
 from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory
@@ -72,3 +72,30 @@ def test_an_unusable_sender_is_ignored():
     outcome = inbound_handle(messages=[message("STOP", sender="not a number")])
 
     assert outcome.ignored == 1
+
+
+@pytest.mark.django_db
+def test_every_reply_is_kept_with_what_it_did():
+    lead = LeadFactory(phones=["+12025550147"])
+    dispatch = DispatchFactory(organization=lead.organization, audience=1, pending=1)
+    CommunicationLogFactory(dispatch=dispatch, lead=lead, recipient=lead.phone)
+
+    inbound_handle(
+        messages=[
+            message("Stop.", sender="(202) 555-0147"),
+            message("thanks!"),
+            message("START", sender="not a number"),
+            message("start"),
+        ],
+        vendor="simulator",
+    )
+
+    replies = InboundReply.objects.order_by("pk").values_list(
+        "vendor", "sender", "keyword", "action", "leads_changed", "messages_suppressed"
+    )
+    assert list(replies) == [
+        ("simulator", "+12025550147", "STOP", "opt_out", 1, 1),
+        ("simulator", "+12025550147", "", "ignored", 0, 0),
+        ("simulator", "not a number", "START", "unusable_sender", 0, 0),
+        ("simulator", "+12025550147", "START", "opt_in", 1, 0),
+    ]
