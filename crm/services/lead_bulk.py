@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -50,26 +51,11 @@ def leads_bulk_update(*, leads: Sequence[Lead], fields: Sequence[str]) -> int:
     names = [name for name in fields if name != "updated_at"] + ["updated_at"]
     if connection.vendor != "postgresql":
         return Lead.objects.bulk_update(leads, names)
-    written = ["id", *names]
-    assignments = ", ".join(
-        f"{column} = changed.{column}"
-        for column in map(connection.ops.quote_name, names)
-    )
     with connection.cursor() as cursor:
-        # The session's scratch table, made once with the lead table's column types.
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS lead_bulk_changed AS "
-            f"SELECT * FROM {_TABLE} WITH NO DATA"
-        )
-        cursor.execute("TRUNCATE lead_bulk_changed")
-        with cursor.copy(
-            f"COPY lead_bulk_changed ({_columns(written)}) FROM STDIN"
-        ) as copy:
-            for lead in leads:
-                copy.write_row(_values(lead, written))
-        cursor.execute(
-            f"UPDATE {_TABLE} SET {assignments} FROM lead_bulk_changed AS changed "
-            f"WHERE {_TABLE}.id = changed.id"
+        _write_changed(
+            cursor,
+            written=["id", *names],
+            rows=(_values(lead, ["id", *names]) for lead in leads),
         )
         return cursor.rowcount
 
@@ -82,4 +68,106 @@ def _values(lead: Lead, names: Sequence[str]) -> tuple:
     return tuple(
         json.dumps(getattr(lead, name)) if name in _JSON_FIELDS else getattr(lead, name)
         for name in names
+    )
+
+
+def lead_values_insert(
+    *, organization_id: int, fields: Sequence[str], values: Sequence[Sequence[Any]]
+) -> int:
+    """Insert one new lead per tuple of `fields` values (JSON ones as Python values).
+
+    The import's path: building a Lead instance per row cost more than all the rest
+    of its write (6 s per 100,000 rows), so on Postgres tuples go straight to COPY.
+    Other fields take their defaults; created_at and updated_at are now.
+    """
+    if not values:
+        return 0
+    if connection.vendor != "postgresql":
+        return leads_bulk_insert(
+            leads=[
+                Lead(
+                    organization_id=organization_id,
+                    **dict(zip(fields, row, strict=True)),
+                )
+                for row in values
+            ]
+        )
+    now = timezone.now()
+    written = ["organization_id", *fields, "created_at", "updated_at"]
+    head, tail = (organization_id,), (now, now)
+    encoders = _encoders(fields)
+    statement = f"COPY {_TABLE} ({_columns(written)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        write_row = copy.write_row
+        for row in values:
+            write_row(head + _encoded(row, encoders) + tail)
+    return len(values)
+
+
+def lead_values_update(
+    *, fields: Sequence[str], values: Sequence[Sequence[Any]]
+) -> int:
+    """Write `fields` (and updated_at = now) of the leads whose id leads each tuple.
+
+    Each tuple is (id, *values of fields), JSON ones as Python values; see
+    lead_values_insert for why tuples rather than Lead instances.
+    """
+    if not values:
+        return 0
+    if connection.vendor != "postgresql":
+        leads = [
+            Lead(pk=row[0], **dict(zip(fields, row[1:], strict=True))) for row in values
+        ]
+        return leads_bulk_update(leads=leads, fields=fields)
+    now = timezone.now()
+    names = [name for name in fields if name != "updated_at"]
+    encoders = _encoders(["id", *names])
+    with connection.cursor() as cursor:
+        _write_changed(
+            cursor,
+            written=["id", *names, "updated_at"],
+            rows=(_encoded(row, encoders) + (now,) for row in values),
+        )
+        return cursor.rowcount
+
+
+def _write_changed(cursor: Any, *, written: Sequence[str], rows: Any) -> None:
+    """COPY the rows into the session's scratch table, then one UPDATE ... FROM it."""
+    # The session's scratch table, made once with the lead table's column types.
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS lead_bulk_changed AS "
+        f"SELECT * FROM {_TABLE} WITH NO DATA"
+    )
+    cursor.execute("TRUNCATE lead_bulk_changed")
+    with cursor.copy(
+        f"COPY lead_bulk_changed ({_columns(written)}) FROM STDIN"
+    ) as copy:
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+    assignments = ", ".join(
+        f"{column} = changed.{column}"
+        for column in map(connection.ops.quote_name, written[1:])
+    )
+    cursor.execute(
+        f"UPDATE {_TABLE} SET {assignments} FROM lead_bulk_changed AS changed "
+        f"WHERE {_TABLE}.id = changed.id"
+    )
+
+
+def _json(value: Any) -> str:
+    # Most lists and dicts of an import are empty: skip the encoder for those.
+    if not value:
+        return "[]" if isinstance(value, list) else json.dumps(value)
+    return json.dumps(value)
+
+
+def _encoders(fields: Sequence[str]) -> tuple:
+    return tuple(name in _JSON_FIELDS for name in fields)
+
+
+def _encoded(row: Sequence[Any], encoders: tuple) -> tuple:
+    return tuple(
+        _json(value) if encode else value
+        for value, encode in zip(row, encoders, strict=True)
     )

@@ -145,3 +145,80 @@ def test_normalized_lists_keep_first_seen_order_without_repeats():
 def test_one_bad_number_in_a_list_fails_the_list():
     with pytest.raises(ContactError, match='"12ab"'):
         normalize_phones(["212 867 5309; 12ab"], region="US")
+
+
+def test_the_precompiled_us_pattern_only_accepts_what_phonenumbers_accepts():
+    # given ten-digit numbers across every area code and exchange, valid or not
+    from crm.contacts import _NANP_FIRST_REGION_VALID
+
+    assert _NANP_FIRST_REGION_VALID is not None
+    rng = random.Random(11)
+    accepted = 0
+    for _ in range(20000):
+        national = f"{rng.randint(200, 999)}{rng.randint(0, 999):03d}"
+        national += f"{rng.randint(0, 9999):04d}"
+        number = phonenumbers.PhoneNumber(country_code=1, national_number=int(national))
+        valid = phonenumbers.is_valid_number(number)
+        # when the fast pattern accepts one, then phonenumbers accepts it too
+        if _NANP_FIRST_REGION_VALID.fullmatch(national):
+            accepted += 1
+            assert valid, national
+            assert phonenumbers.region_code_for_number(number) == "US", national
+        # and normalize_phone (fast path or not) agrees with phonenumbers
+        try:
+            actual = normalize_phone(national, region="US")
+        except ContactError:
+            actual = None
+        assert actual == (f"+1{national}" if valid else None), national
+    assert accepted > 5000  # the fast path does serve most numbers
+
+
+def test_normalize_phone_caches_without_caching_errors():
+    # given one valid and one invalid number, normalized twice each
+    for _ in range(2):
+        assert normalize_phone("(212) 867-5309", region="US") == "+12128675309"
+        with pytest.raises(ContactError):
+            normalize_phone("+1 212 123 4567", region="US")
+    # then a region change still applies to the same raw string
+    assert normalize_phone("020 7946 0958", region="GB") == "+442079460958"
+    with pytest.raises(ContactError):
+        normalize_phone("020 7946 0958", region="US")
+
+
+def test_the_email_fast_path_agrees_with_djangos_validator():
+    # given addresses valid and not: quoted, literal, IDN, localhost, odd characters
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    rng = random.Random(5)
+    pieces = ["a", "Z", "0", ".", "-", "_", "+", '"', " ", "é", "[", "]", "@", "!"]
+    samples = [
+        "jane@example.com",
+        "jane@localhost",
+        "jane@[127.0.0.1]",
+        "jane@[::1]",
+        '"j d"@example.com',
+        "jane@exämple.com",
+        "jane@example",
+        "a@b@example.com",
+        ".jane@example.com",
+        "jane@-example.com",
+    ]
+    for _ in range(5000):
+        user = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        domain = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        samples.append(f"{user}@{domain}.{rng.choice(['com', 'c', 'x1', ''])}")
+    for raw in samples:
+        # when the address is normalized, and validated by Django on its own
+        email = raw.strip().strip("<>").strip().lower()
+        try:
+            validate_email(email)
+            expected = email if email else None
+        except ValidationError:
+            expected = None
+        try:
+            actual = normalize_email(raw)
+        except ContactError:
+            actual = None
+        # then both agree
+        assert actual == expected, raw
