@@ -1,7 +1,8 @@
 """Bulk writes of leads: COPY on Postgres, bulk_create and bulk_update elsewhere."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any
 
 from django.db import connection
@@ -136,9 +137,8 @@ def _write_changed(cursor: Any, *, written: Sequence[str], rows: Any) -> None:
     # The session's scratch table, made once with the lead table's column types.
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS lead_bulk_changed AS "
-        f"SELECT * FROM {_TABLE} WITH NO DATA"
+        f"SELECT * FROM {_TABLE} WITH NO DATA; TRUNCATE lead_bulk_changed"
     )
-    cursor.execute("TRUNCATE lead_bulk_changed")
     with cursor.copy(
         f"COPY lead_bulk_changed ({_columns(written)}) FROM STDIN"
     ) as copy:
@@ -155,19 +155,44 @@ def _write_changed(cursor: Any, *, written: Sequence[str], rows: Any) -> None:
     )
 
 
-def _json(value: Any) -> str:
-    # Most lists and dicts of an import are empty: skip the encoder for those.
-    if not value:
-        return "[]" if isinstance(value, list) else json.dumps(value)
-    return json.dumps(value)
+def _json_encoder() -> Callable[[Any], str]:
+    """json.dumps with default arguments, minus its per-call set-up.
 
-
-def _encoders(fields: Sequence[str]) -> tuple:
-    return tuple(name in _JSON_FIELDS for name in fields)
-
-
-def _encoded(row: Sequence[Any], encoders: tuple) -> tuple:
-    return tuple(
-        _json(value) if encode else value
-        for value, encode in zip(row, encoders, strict=True)
+    json.dumps builds a new C encoder on every call; for the import's 400,000 small
+    lists and dicts per 100,000 rows that set-up cost more than the encoding. One
+    encoder, made with the arguments JSONEncoder passes it by default (save the
+    circular-reference check: values read from CSV or from jsonb cannot be circular)
+    gives the same text. Python builds without the C encoder keep json.dumps.
+    """
+    if c_make_encoder is None:
+        return json.dumps
+    defaults = json.JSONEncoder()
+    encode = c_make_encoder(
+        None,
+        defaults.default,
+        encode_basestring_ascii,
+        None,
+        defaults.key_separator,
+        defaults.item_separator,
+        False,
+        False,
+        True,
     )
+    return lambda value: "".join(encode(value, 0))
+
+
+_dumps = _json_encoder()
+
+
+def _encoders(fields: Sequence[str]) -> tuple[int, ...]:
+    """The positions of the JSON fields among `fields`."""
+    return tuple(i for i, name in enumerate(fields) if name in _JSON_FIELDS)
+
+
+def _encoded(row: Sequence[Any], encoders: tuple[int, ...]) -> tuple:
+    values = list(row)
+    for i in encoders:
+        value = values[i]
+        # Most lists of an import are empty: no encoder for those.
+        values[i] = _dumps(value) if value or type(value) is not list else "[]"
+    return tuple(values)
