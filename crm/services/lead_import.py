@@ -563,9 +563,13 @@ _TABLE = Lead._meta.db_table
 
 
 def _refresh_statistics() -> None:
+    # Only the columns the lookups filter on (the table's size is refreshed either
+    # way): the JSON columns' statistics made ANALYZE cost ~1 s per 100,000 rows.
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {_TABLE}")
+            cursor.execute(
+                f"ANALYZE {_TABLE} (organization_id, external_id, phone, email)"
+            )
 
 
 def _existing_leads(organization: Organization, rows: list[_Row]) -> list[_Lead]:
