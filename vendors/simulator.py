@@ -111,7 +111,11 @@ SCENARIOS = (
 )
 # 48 bits of the hash per uniform draw: far finer than any share we configure.
 _SCALE = float(1 << 48)
+_MASK48 = (1 << 48) - 1
 _SCENARIOS_BY_CODE = {scenario.code: scenario for scenario in SCENARIOS}
+# message_cost and its text per SMS segment count, filled as counts come up.
+_SMS_PRICES: dict[int, tuple[Decimal, str]] = {}
+_EMAIL_PRICE = (EMAIL_COST, str(EMAIL_COST))
 
 
 def _failure_table(channel: Channel) -> tuple[tuple[float, Scenario], ...]:
@@ -206,17 +210,22 @@ class SimulatorAdapter(VendorAdapter):
         self._wait(self.latency_ms / 2)
         stored_rate, answers = self.store.begin([m.send_id for m in messages])
         rate = self.default_success_rate if stored_rate is None else stored_rate
-        now = self.clock()
-        results: dict[int, SendResult] = {}
+        # One receipt due time for the whole call, as one clock reading gave it.
+        due_ms = math.ceil(self.clock() * 1000) + self.receipt_delay_ms
+        # The seed's part of every hash input, hashed once per call: each message
+        # then hashes only its own send id and attempt (a copy, not a new state).
+        seeded = hashlib.blake2b(f"{self.seed}\x1f".encode(), digest_size=30)
+        results: list[SendResult] = []
         undecided: list[int] = []
         decisions: list[Decision] = []
         for index, (message, answer) in enumerate(zip(messages, answers, strict=True)):
             if isinstance(answer, str):
-                results[index] = _decode_result(message.send_id, answer)
+                results.append(_decode_result(message.send_id, answer))
             else:
-                decision, results[index] = self._decide(
-                    message, attempt=answer, rate=rate, now=now
+                decision, result = _decided(
+                    message, attempt=answer, rate=rate, due_ms=due_ms, seeded=seeded
                 )
+                results.append(result)
                 undecided.append(index)
                 decisions.append(decision)
         for index, earlier in zip(undecided, self.store.commit(decisions), strict=True):
@@ -224,57 +233,11 @@ class SimulatorAdapter(VendorAdapter):
             if earlier is not None:
                 results[index] = _decode_result(messages[index].send_id, earlier)
         self._wait(self.latency_ms / 2)
-        return [results[index] for index in range(len(messages))]
+        return results
 
     def _wait(self, milliseconds: float) -> None:
         if milliseconds > 0:
             time.sleep(milliseconds / 1000)
-
-    def _decide(
-        self, message: OutboundMessage, *, attempt: int, rate: float, now: float
-    ) -> tuple[Decision, SendResult]:
-        digest = hashlib.blake2b(
-            f"{self.seed}\x1f{message.send_id}\x1f{attempt}".encode(), digest_size=30
-        ).digest()
-        outcome, detail, pick = (
-            int.from_bytes(digest[start : start + 6]) / _SCALE for start in (0, 6, 12)
-        )
-        if outcome < rate:
-            vendor_ref = f"SIM{digest[18:].hex()}"
-            if detail < UNDELIVERED_SHARE:
-                codes = UNDELIVERED_CODES[message.channel]
-                status, code = "UNDELIVERED", codes[int(pick * len(codes))]
-            else:
-                status, code = "DELIVERED", ""
-            cost = message_cost(message)
-            due_ms = math.ceil(now * 1000) + self.receipt_delay_ms
-            decision = Decision(
-                send_id=message.send_id,
-                kind="accepted",
-                error_code="",
-                result=f"{vendor_ref}||{cost}",
-                receipt_due_ms=due_ms,
-                receipt=f"{due_ms}|{vendor_ref}|{status}|{code}|{message.send_id}",
-            )
-            return decision, SendResult(
-                send_id=message.send_id,
-                accepted=True,
-                vendor_ref=vendor_ref,
-                error_code=None,
-                error_message="",
-                retryable=False,
-                cost=cost,
-            )
-        scenario = next(
-            scenario for bound, scenario in _FAILURES[message.channel] if detail < bound
-        )
-        decision = Decision(
-            send_id=message.send_id,
-            kind="retryable" if scenario.retryable else "permanent",
-            error_code=scenario.code,
-            result="" if scenario.retryable else f"|{scenario.code}|0",
-        )
-        return decision, _failure(message.send_id, scenario)
 
     # --- Run-time control and statistics ------------------------------------------
 
@@ -317,7 +280,9 @@ class SimulatorAdapter(VendorAdapter):
     def fetch_receipts(self, *, limit: int) -> list[Receipt]:
         now_ms = math.floor(self.clock() * 1000)
         popped = self.store.pop_receipts(now_ms=now_ms, limit=limit)
-        return [_decode_receipt(raw) for raw in popped]
+        # A vendor call's receipts share one due time: convert each time once.
+        times: dict[str, tuple[datetime, str]] = {}
+        return [_decode_receipt(raw, times) for raw in popped]
 
     def sign(self, body: bytes, timestamp: int) -> str:
         """The hex HMAC-SHA256 of "<timestamp>.<body>" under the webhook secret."""
@@ -411,6 +376,75 @@ class SimulatorAdapter(VendorAdapter):
         return [_inbound(entry) for entry in entries]
 
 
+def _decided(
+    message: OutboundMessage,
+    *,
+    attempt: int,
+    rate: float,
+    due_ms: int,
+    seeded: "hashlib._Hash",
+) -> tuple[Decision, SendResult]:
+    """The outcome drawn from hash(seed, send id, attempt); `seeded` holds the seed.
+
+    Per message in every vendor call, so kept lean: one hash, one integer for the
+    three 48-bit draws, the cost looked up by segment count.
+    """
+    hashed = seeded.copy()
+    hashed.update(f"{message.send_id}\x1f{attempt}".encode())
+    digest = hashed.digest()
+    draws = int.from_bytes(digest[:18])
+    outcome = (draws >> 96) / _SCALE
+    detail = ((draws >> 48) & _MASK48) / _SCALE
+    if outcome < rate:
+        vendor_ref = f"SIM{digest[18:].hex()}"
+        if detail < UNDELIVERED_SHARE:
+            codes = UNDELIVERED_CODES[message.channel]
+            pick = (draws & _MASK48) / _SCALE
+            status, code = "UNDELIVERED", codes[int(pick * len(codes))]
+        else:
+            status, code = "DELIVERED", ""
+        cost, cost_text = _priced(message)
+        decision = Decision(
+            send_id=message.send_id,
+            kind="accepted",
+            error_code="",
+            result=f"{vendor_ref}||{cost_text}",
+            receipt_due_ms=due_ms,
+            receipt=f"{due_ms}|{vendor_ref}|{status}|{code}|{message.send_id}",
+        )
+        return decision, SendResult(
+            send_id=message.send_id,
+            accepted=True,
+            vendor_ref=vendor_ref,
+            error_code=None,
+            error_message="",
+            retryable=False,
+            cost=cost,
+        )
+    scenario = next(
+        scenario for bound, scenario in _FAILURES[message.channel] if detail < bound
+    )
+    decision = Decision(
+        send_id=message.send_id,
+        kind="retryable" if scenario.retryable else "permanent",
+        error_code=scenario.code,
+        result="" if scenario.retryable else f"|{scenario.code}|0",
+    )
+    return decision, _failure(message.send_id, scenario)
+
+
+def _priced(message: OutboundMessage) -> tuple[Decimal, str]:
+    """message_cost and its text, from a table by segment count (no Decimal math)."""
+    if message.channel != "sms":
+        return _EMAIL_PRICE
+    segments = sms_segments(message.body)
+    price = _SMS_PRICES.get(segments)
+    if price is None:
+        cost = SMS_SEGMENT_COST * segments
+        price = _SMS_PRICES[segments] = (cost, str(cost))
+    return price
+
+
 def message_cost(message: OutboundMessage) -> Decimal:
     """What the simulator charges for an accepted message."""
     if message.channel == "sms":
@@ -446,16 +480,27 @@ def _decode_result(send_id: str, encoded: str) -> SendResult:
     )
 
 
-def _decode_receipt(encoded: str) -> Receipt:
-    """A queued receipt, "<due ms>|<vendor_ref>|<status>|<error_code>|<send_id>"."""
+def _decode_receipt(
+    encoded: str, times: dict[str, tuple[datetime, str]] | None = None
+) -> Receipt:
+    """A queued receipt, "<due ms>|<vendor_ref>|<status>|<error_code>|<send_id>".
+
+    `times` caches each due time's datetime and ISO text across a batch.
+    """
     due_ms, vendor_ref, status, error_code, send_id = encoded.split("|", 4)
-    occurred_at = datetime.fromtimestamp(int(due_ms) / 1000, UTC)
+    known = times.get(due_ms) if times is not None else None
+    if known is None:
+        occurred_at = datetime.fromtimestamp(int(due_ms) / 1000, UTC)
+        known = (occurred_at, occurred_at.isoformat())
+        if times is not None:
+            times[due_ms] = known
+    occurred_at, occurred_iso = known
     raw = {
         "vendor_ref": vendor_ref,
         "send_id": send_id,
         "status": status,
         "error_code": error_code or None,
-        "occurred_at": occurred_at.isoformat(),
+        "occurred_at": occurred_iso,
     }
     return Receipt(
         vendor_ref=vendor_ref,

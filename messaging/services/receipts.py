@@ -36,6 +36,9 @@ _RECEIPT_COLUMNS = (
     "received_at",
     "outcome",
 )
+# json.dumps(raw, default=str) builds a new encoder per call when given any option;
+# one encoder with the same options writes the same text for a receipt at a time.
+_raw_json = json.JSONEncoder(default=str).encode
 
 
 @dataclass
@@ -58,7 +61,7 @@ def receipts_store(*, vendor: str, receipts: Sequence[Receipt]) -> int:
             receipt.vendor_ref,
             receipt.status,
             receipt.error_code or "",
-            json.dumps(receipt.raw, default=str),
+            _raw_json(receipt.raw),
             receipt.occurred_at,
             now,
             "",
@@ -292,7 +295,7 @@ def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcom
                     receipt.vendor_ref,
                     receipt.status,
                     receipt.error_code or "",
-                    json.dumps(receipt.raw, default=str),
+                    _raw_json(receipt.raw),
                     receipt.occurred_at,
                     now,
                     result,
