@@ -8,7 +8,7 @@ import queue
 import re
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
@@ -194,10 +194,14 @@ def lead_import_csv(
                 progress(report)
     except _Unreadable as error:
         raise ImportFileError(str(error), report=report) from error.__cause__
+    finally:
+        batches.close()  # stops and joins the parse thread, even on a database error
     return report
 
 
-def _read_ahead(batches: Iterator["_Batch"], *, depth: int = 1) -> Iterator["_Batch"]:
+def _read_ahead(
+    batches: Iterator["_Batch"], *, depth: int = 1
+) -> Generator["_Batch", None, None]:
     """The same batches, parsed in a thread `depth` ahead of the consumer.
 
     Writing a batch is mostly waiting on Postgres (COPY, lookups, commit), and

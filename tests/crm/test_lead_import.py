@@ -352,3 +352,29 @@ def test_import_memory_stays_flat_as_the_file_grows(tmp_path):
     # then four times the rows need nowhere near four times the memory
     assert second.leads.count() == 20_000
     assert large_peak < small_peak * 1.5, (small_peak, large_peak)
+
+
+def test_a_database_error_mid_import_stops_the_parse_thread(organization, monkeypatch):
+    # given a file of three batches whose second batch fails to write
+    import threading
+
+    from crm.services import lead_import
+
+    text = "external_id,name\n" + "".join(f"E{i},N{i}\n" for i in range(30))
+    written = []
+
+    def failing(org, rows, report):
+        if written:
+            raise RuntimeError("database gone")
+        written.append(len(rows))
+
+    monkeypatch.setattr(lead_import, "_upsert_batch", failing)
+
+    # when it is imported, then the error reaches the caller
+    with pytest.raises(RuntimeError, match="database gone"):
+        run_import(organization, text, batch_size=10)
+
+    # and no parsing thread is left behind
+    assert written == [10]
+    names = [thread.name for thread in threading.enumerate()]
+    assert "lead-import-parse" not in names
