@@ -19,6 +19,7 @@ from crm.services.lead_import import lead_import_csv
 from crm.services.segments import segment_create
 from messaging.services.dispatches import dispatch_reconcile
 
+DEMO_BAD_ROWS = 4
 TEMPLATE = (
     "Hi {{name}}, you have spent ${{total_spend}} and visited {{visits}} times. "
     "Get 10% off!"
@@ -64,7 +65,8 @@ class Command(BaseCommand):
 
     def _prepare(self, organization: Organization, leads: int) -> Campaign:
         path = settings.VAR_DIR / f"demo-leads-{leads}.csv"
-        demo_leads_csv(path=path, count=leads, seed=7)
+        # A few bad rows too: the import reports them by line and goes on.
+        demo_leads_csv(path=path, count=leads, seed=7, bad_rows=DEMO_BAD_ROWS)
         with open(path, newline="", encoding="utf-8") as stream:
             report = lead_import_csv(organization=organization, stream=stream)
         for line, reason in report.rejected[:5]:
