@@ -293,8 +293,7 @@ class SimulatorAdapter(VendorAdapter):
         self, receipts: Sequence[Receipt], *, timestamp: int | None = None
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers of a signed callback carrying these receipts."""
-        timestamp = int(self.clock()) if timestamp is None else timestamp
-        body = json.dumps(
+        return self._signed_callback(
             {
                 "receipts": [
                     {
@@ -305,8 +304,16 @@ class SimulatorAdapter(VendorAdapter):
                     }
                     for receipt in receipts
                 ]
-            }
-        ).encode()
+            },
+            timestamp=timestamp,
+        )
+
+    def _signed_callback(
+        self, payload: dict, *, timestamp: int | None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The JSON body and the timestamp and signature headers of a callback."""
+        timestamp = int(self.clock()) if timestamp is None else timestamp
+        body = json.dumps(payload).encode()
         headers = {
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: self.sign(body, timestamp),
@@ -344,8 +351,7 @@ class SimulatorAdapter(VendorAdapter):
         self, messages: Sequence[InboundMessage], *, timestamp: int | None = None
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers of a signed callback forwarding people's replies."""
-        timestamp = int(self.clock()) if timestamp is None else timestamp
-        body = json.dumps(
+        return self._signed_callback(
             {
                 "messages": [
                     {
@@ -356,13 +362,9 @@ class SimulatorAdapter(VendorAdapter):
                     }
                     for message in messages
                 ]
-            }
-        ).encode()
-        headers = {
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: self.sign(body, timestamp),
-        }
-        return body, headers
+            },
+            timestamp=timestamp,
+        )
 
     def parse_inbound(
         self, *, body: bytes, headers: Mapping[str, str]
