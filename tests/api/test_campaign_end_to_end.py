@@ -6,17 +6,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from crm.models import Membership
-from messaging.tasks import send_due, sweep
 from tests.crm.factories import MembershipFactory
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import beat_duties, wait_for
 
 pytestmark = pytest.mark.integration
 LEADS = 60
-
-
-def beat():
-    send_due.delay()
-    sweep.delay()
 
 
 @pytest.fixture
@@ -83,7 +77,7 @@ def test_a_campaign_runs_to_completed_through_the_api(client, start_workers):
     wait_for(
         lambda: client.get(campaign_url).json()["status"] == "completed",
         timeout=120,
-        tick=beat,
+        tick=beat_duties,
     )
 
     # then: every lead got one message, and the counters add up

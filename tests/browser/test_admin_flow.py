@@ -18,9 +18,8 @@ from django.db import connections
 from campaigns.models import Campaign
 from crm.models import Membership
 from messaging.services.dispatches import dispatch_count_logs
-from messaging.tasks import poll_receipts, send_due, sweep
 from tests.crm.factories import LeadFactory, MembershipFactory, UserFactory
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import beat_duties, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -29,12 +28,6 @@ OUTPUT_DIR = Path(settings.BASE_DIR) / "test-output"
 PASSWORD = "correct-horse-battery"
 LEADS = 30
 TIMEOUT_MS = 20_000
-
-
-def beat():
-    send_due.delay()
-    sweep.delay()
-    poll_receipts.delay()
 
 
 @pytest.fixture
@@ -136,7 +129,7 @@ def test_a_marketer_segments_writes_launches_and_watches_a_campaign(
         lambda: "Completed" in page.inner_text("#campaign-status"),
         timeout=120,
         every=1,
-        tick=beat,
+        tick=beat_duties,
     )
     page.reload()
     page.wait_for_selector("#campaign-counters")

@@ -9,7 +9,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from campaigns.tasks import sweep as sweep_chunks
 from config.workers import worker_processes
+from messaging.tasks import send_due, sweep
 
 OUTPUT_DIR = Path(settings.BASE_DIR) / "test-output"
 
@@ -72,3 +74,21 @@ def wait_for(
             tick()
             next_tick = time.monotonic() + tick_every
         time.sleep(every)
+
+
+def beat_duties() -> None:
+    """What celery beat would enqueue meanwhile: due sends and both sweepers (the
+    messaging one also polls and processes receipts)."""
+    send_due.delay()
+    sweep.delay()
+    sweep_chunks.delay()
+
+
+def accepted_counts(simulator, send_ids) -> dict[str, int]:
+    """How often the simulator accepted each of these send ids (others left out)."""
+    send_ids = set(send_ids)
+    return {
+        send_id: count
+        for send_id, count in simulator.accepted_counts().items()
+        if send_id in send_ids
+    }

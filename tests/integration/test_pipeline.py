@@ -8,20 +8,14 @@ from campaigns.models import Campaign
 from campaigns.services.lifecycle import campaign_launch
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_reconcile
-from messaging.tasks import send_due, sweep
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import accepted_counts, beat_duties, wait_for
 from vendors.registry import get_adapter
 
 pytestmark = pytest.mark.integration
 
 RETRYABLE = {"rate_limited", "carrier_timeout", "service_error", "vendor_unavailable"}
-
-
-def beat():
-    send_due.delay()
-    sweep.delay()
 
 
 def test_a_thousand_leads_go_through_the_pipeline_exactly(start_workers):
@@ -39,7 +33,7 @@ def test_a_thousand_leads_go_through_the_pipeline_exactly(start_workers):
             Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
         ),
         timeout=180,
-        tick=beat,
+        tick=beat_duties,
     )
 
     assert result.total_leads == 1000
@@ -64,11 +58,6 @@ def test_a_thousand_leads_go_through_the_pipeline_exactly(start_workers):
         attempts__lt=settings.MESSAGING_MAX_ATTEMPTS,
     ).exists()
     simulator = get_adapter("simulator")
-    send_ids = set(logs.values_list("send_id", flat=True))
-    accepted = {
-        send_id: count
-        for send_id, count in simulator.accepted_counts().items()
-        if send_id in send_ids
-    }
+    accepted = accepted_counts(simulator, logs.values_list("send_id", flat=True))
     assert max(accepted.values()) == 1
     assert sum(accepted.values()) == logs.exclude(sent_at=None).count()

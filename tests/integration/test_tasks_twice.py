@@ -21,6 +21,7 @@ from messaging import tasks as messaging_tasks
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
+from tests.integration.conftest import accepted_counts
 from vendors.registry import get_adapter
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -68,7 +69,6 @@ def picture(campaign: Campaign, simulator) -> dict:
     """Everything about the campaign that a task could change."""
     campaign.refresh_from_db()
     logs = CommunicationLog.objects.filter(dispatch_id=campaign.dispatch_id)
-    send_ids = set(logs.values_list("send_id", flat=True))
     return {
         "campaign": (campaign.status, campaign.total_leads, campaign.chunking_done),
         "chunks": list(
@@ -91,11 +91,7 @@ def picture(campaign: Campaign, simulator) -> dict:
             if campaign.dispatch_id
             else []
         ),
-        "accepted": {
-            send_id: count
-            for send_id, count in simulator.accepted_counts().items()
-            if send_id in send_ids
-        },
+        "accepted": accepted_counts(simulator, logs.values_list("send_id", flat=True)),
     }
 
 

@@ -8,22 +8,14 @@ from django.db.models import Count
 
 from campaigns.models import Campaign
 from campaigns.services.lifecycle import campaign_launch
-from campaigns.tasks import sweep as sweep_chunks
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_reconcile
-from messaging.tasks import send_due, sweep
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import accepted_counts, beat_duties, wait_for
 from vendors.registry import get_adapter
 
 pytestmark = pytest.mark.integration
-
-
-def beat():
-    send_due.delay()
-    sweep.delay()
-    sweep_chunks.delay()
 
 
 def kill_hard(processes) -> None:
@@ -74,7 +66,7 @@ def test_a_worker_killed_while_the_vendor_answers_loses_nothing(start_workers):
             Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
         ),
         timeout=120,
-        tick=beat,
+        tick=beat_duties,
     )
 
     campaign.refresh_from_db()
@@ -89,12 +81,7 @@ def test_a_worker_killed_while_the_vendor_answers_loses_nothing(start_workers):
     assert set(logs.filter(send_id__in=orphans).values_list("attempts", flat=True)) == {
         2
     }
-    send_ids = set(logs.values_list("send_id", flat=True))
-    accepted = {
-        send_id: count
-        for send_id, count in simulator.accepted_counts().items()
-        if send_id in send_ids
-    }
+    accepted = accepted_counts(simulator, logs.values_list("send_id", flat=True))
     assert set(accepted.values()) == {1}
     assert len(accepted) == logs.exclude(sent_at=None).count() == len(leads)
     assert (
