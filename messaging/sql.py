@@ -118,18 +118,18 @@ def update_from_rows(
         arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)
         source = f"SELECT * FROM unnest({arrays})"
         values = [_column_array(column) for column in zip(*rows, strict=True)]
+        returning = "t.id"
     else:
         row_sql = "(" + ", ".join(f"CAST(%s AS {kind})" for _, kind in columns) + ")"
         source = "VALUES " + ", ".join([row_sql] * len(rows))
         values = [value for row in rows for value in row]
+        # SQLite's RETURNING sees only the target table, and not by its alias.
+        returning = "id"
     sql = (
         f"WITH v({names}) AS ({source}) "
         f"UPDATE {table} AS t SET {assignments} FROM v "
-        f"WHERE t.id = v.{columns[0][0]} AND {condition} RETURNING t.id"
+        f"WHERE t.id = v.{columns[0][0]} AND {condition} RETURNING {returning}"
     )
-    if connection.vendor == "sqlite":
-        # SQLite's RETURNING sees only the target table, and not by its alias.
-        sql = sql.removesuffix("RETURNING t.id") + "RETURNING id"
     with bulk_cursor() as cursor:
         cursor.execute(sql, [*values, *params])
         return [row[0] for row in cursor.fetchall()]
