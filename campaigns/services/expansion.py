@@ -23,6 +23,10 @@ from messaging.services.logs import (
 # Chunks written per transaction while cutting the audience: 25 chunks of 200 ids
 # is one keyset page of 5,000 ids, a few milliseconds to read.
 CHUNKS_PER_PAGE = 25
+# Chunks one expand task takes together (one transaction, one vendor call of up to
+# 1,000 logs): per 1,000 leads 14 statements instead of 70. The broker carries one
+# message per batch, the batch's first chunk's; the others are its followers.
+EXPAND_BATCH_CHUNKS = 5
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LEAD_FIELDS = (
@@ -97,7 +101,7 @@ def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
             CampaignChunk.objects.bulk_create(chunks)
             created += len(chunks)
             if campaign.status == Campaign.Status.RUNNING:
-                messages = [chunk.as_message() for chunk in chunks]
+                messages = [chunk.as_message() for chunk in batch_leaders(chunks)]
                 transaction.on_commit(
                     lambda messages=messages: [expand_chunk.delay(m) for m in messages]
                 )
@@ -109,6 +113,18 @@ def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
                 )
                 dispatch_expect(dispatch_id=campaign.dispatch_id, audience=total_leads)
                 return ChunkingResult(created, total_leads, True)
+
+
+def batch_leaders(chunks: list) -> list:
+    """The chunks, in index order, whose message the broker carries: one a batch.
+
+    A message per chunk made four of every five expand tasks find their chunk
+    already taken by the batch before it (400 empty tasks in 500 for 100,000 leads).
+    A follower whose leader's message is lost is queued still; the sweeper sends
+    it on its own after the stuck delay, as it would a lost leader. enqueue_chunks
+    picks the leaders of a resumed campaign's queued chunks the same way.
+    """
+    return chunks[::EXPAND_BATCH_CHUNKS]
 
 
 def _chunked_leads(campaign: Campaign) -> int:
@@ -133,8 +149,9 @@ def chunk_expand(
     """Turn a chunk's leads into pending logs (or skipped ones, with the reason).
 
     With `batch` > 1, up to that many chunks go in one transaction: this one and the
-    campaign's next queued ones that no other worker holds. Their own messages then
-    find them expanded and do nothing. Returns None when there is nothing to do: the
+    campaign's queued ones after it that no other worker holds (its followers, see
+    batch_leaders). A message of theirs, if any, then finds them expanded and does
+    nothing. Returns None when there is nothing to do: the
     chunk is gone, done, cancelled, its campaign paused, or another worker holds it
     right now. The caller sends the new pending logs (`pending_ids`); if it never
     does, beat's send_due will. With `claim` they are created claimed for the caller
@@ -160,8 +177,11 @@ def chunk_expand(
         if batch > 1:
             more = (
                 CampaignChunk.objects.select_for_update(skip_locked=True)
-                .filter(campaign_id=campaign.pk, status=CampaignChunk.Status.QUEUED)
-                .exclude(pk=chunk.pk)
+                .filter(
+                    campaign_id=campaign.pk,
+                    status=CampaignChunk.Status.QUEUED,
+                    index__gt=chunk.index,
+                )
                 .order_by("index")
                 .values_list("pk", "lead_ids")[: batch - 1]
             )

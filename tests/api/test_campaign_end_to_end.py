@@ -101,7 +101,8 @@ def test_a_campaign_runs_to_completed_through_the_api(client, start_workers):
 
     # and the workers' counts and heartbeats reach /api/stats and /health
     tasks = client.get("/api/stats").json()["tasks"]
-    assert tasks["campaigns.expand_chunk"]["processed"] >= 3
+    # one expand message a batch of chunks: all three chunks went in one
+    assert tasks["campaigns.expand_chunk"]["processed"] >= 1
     assert tasks["api.import_leads"]["processed"] == 1
     health = client.get("/health").json()
     assert health["checks"]["worker"]["status"] == "ok"

@@ -110,6 +110,36 @@ def test_chunking_stores_every_lead_once_in_chunk_messages():
     assert campaign.dispatch.expected_audience == 130
 
 
+def test_one_message_a_batch_of_chunks_reaches_every_lead(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from campaigns import tasks
+
+    published = []
+    monkeypatch.setattr(tasks.expand_chunk, "delay", published.append)
+    campaign = campaign_with_leads(120, chunk_size=10)
+    lifecycle.campaign_launch(campaign_id=campaign.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+
+    # 12 chunks in batches of 5: the first, sixth and eleventh are published
+    assert [message["job_id"].split("-")[2] for message in published] == [
+        "0",
+        "5",
+        "10",
+    ]
+    for message in published:
+        expansion.chunk_expand(
+            job_id=message["job_id"], batch=expansion.EXPAND_BATCH_CHUNKS
+        )
+    assert set(campaign.chunks.values_list("status", flat=True)) == {
+        CampaignChunk.Status.EXPANDED
+    }
+    campaign.refresh_from_db()
+    assert CommunicationLog.objects.filter(dispatch=campaign.dispatch).count() == 120
+
+
 def test_chunking_twice_chunks_nothing_twice():
     campaign = launched_and_chunked(30, chunk_size=10)
 
