@@ -1,17 +1,22 @@
 """Lead import from CSV: stream rows, normalize and validate them, upsert in batches."""
 
+import contextlib
 import csv
+import gc
 import itertools
 import json
 import operator
-import queue
+import os
+import pickle
 import re
-import threading
+import signal
+import traceback
 import zoneinfo
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
+from multiprocessing.connection import Connection
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -19,7 +24,12 @@ from django.db import connection, transaction
 
 from crm.contacts import ContactError, normalize_emails, normalize_phones
 from crm.models import Lead, Organization
-from crm.services.lead_bulk import lead_values_insert, lead_values_update
+from crm.services.lead_bulk import (
+    lead_text_encoder,
+    lead_texts_insert,
+    lead_values_insert,
+    lead_values_update,
+)
 
 # A batch is one lookup query, one read of the leads it matched and one COPY. On
 # 100,000 rows, batches of 250, 1,000 and 5,000 took 15.0, 14.7 and 14.3 s: the
@@ -143,6 +153,12 @@ class _Row:
     email_opt_out: bool = False
 
 
+# A row's fields as a tuple: rows are pickled so (and rebuilt with _Row(*fields)),
+# as pickling dataclasses field by field cost as much as all the rest of the
+# importing process's Python.
+_row_fields = operator.attrgetter(*_Row.__slots__)
+
+
 @dataclass(frozen=True, slots=True)
 class _Column:
     index: int
@@ -182,11 +198,14 @@ def lead_import_csv(
     region = region or settings.CRM_DEFAULT_PHONE_REGION
     batches = _read_ahead(_batches(stream, batch_size=batch_size, region=region))
     analyze_at = ANALYZE_FIRST_AT
+    # The collector would walk every object of the process (Django's, some 80,000)
+    # again and again as batches come and go; the import's own are still collected.
+    gc.freeze()
     try:
         for batch in batches:
             report.rows_read += batch.rows_read
             report.rejected.extend(batch.rejected)
-            _upsert_batch(organization, batch.rows, report)
+            _upsert_batch(organization, batch, report)
             if report.created >= analyze_at:
                 _refresh_statistics()
                 analyze_at *= 4
@@ -195,60 +214,139 @@ def lead_import_csv(
     except _Unreadable as error:
         raise ImportFileError(str(error), report=report) from error.__cause__
     finally:
-        batches.close()  # stops and joins the parse thread, even on a database error
+        batches.close()  # stops the parse process, even on a database error
+        gc.unfreeze()
     return report
 
 
-def _read_ahead(
-    batches: Iterator["_Batch"], *, depth: int = 1
-) -> Generator["_Batch", None, None]:
-    """The same batches, parsed in a thread `depth` ahead of the consumer.
+def _read_ahead(batches: Iterator["_Batch"]) -> Generator["_Prepared", None, None]:
+    """The batches, parsed and prepared in a child process while the caller writes.
 
-    Writing a batch is mostly waiting on Postgres (COPY, lookups, commit), and
-    waiting releases the GIL: parsing the next batch meanwhile overlaps the two, on
-    the database's connection's thread (Django connections belong to their thread,
-    so the writes stay on the caller's, in its transaction). An exception parsing
-    (ImportFileError's _Unreadable) arrives after the batches before it, as it did;
-    memory stays a few batches, and the thread is stopped and joined however the
-    consumer ends.
+    Parsing is Python through and through (2 s per 100,000 rows); in a thread it
+    took the GIL from the writes, and every answer from Postgres then waited for
+    the parse thread's switch interval. A forked child parses on the other core
+    instead, and prepares each batch (_prepared) so that the importing process,
+    which waits on Postgres in turn, has as little Python left as can be. The
+    pipe's buffer holds the child a batch ahead at most, so memory stays flat. An
+    exception parsing (ImportFileError's _Unreadable) arrives after the batches
+    before it, its cause kept; the child is killed and reaped however the consumer
+    ends. A bare os.fork, not multiprocessing, which refuses to start children from
+    a daemonic process such as a Celery worker's. Where there is no fork, batches
+    are prepared in line.
     """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
+    text = _text if connection.vendor == "postgresql" else None
+    if not hasattr(os, "fork"):
+        for batch in batches:
+            yield _prepared(batch, text)
+        return
+    _timezones()  # cached in this process, so not rebuilt by every child
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        status = 1
         try:
-            for batch in batches:
-                if not put(("batch", batch)):
-                    return
-            put(("end", None))
-        except BaseException as error:  # handed over to the consumer's thread
-            put(("error", error))
+            os.close(read)
+            _prepare_in_child(batches, Connection(write, readable=False), text)
+            status = 0
+        except BaseException:
+            traceback.print_exc()  # what the importer reports as the child's end
         finally:
-            batches.close()  # type: ignore[attr-defined]
-
-    thread = threading.Thread(target=produce, name="lead-import-parse", daemon=True)
-    thread.start()
+            os._exit(status)
+    os.close(write)
+    receiver = Connection(read, writable=False)
     try:
         while True:
-            kind, value = items.get()
+            try:
+                kind, value = receiver.recv()
+            except EOFError:
+                raise RuntimeError(
+                    "the lead import's parse process ended before the file did"
+                ) from None
             if kind == "batch":
                 yield value
             elif kind == "error":
-                raise value
+                error, cause = value
+                raise error from cause
             else:
                 return
     finally:
-        stop.set()
-        thread.join()
+        receiver.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # it holds nothing to clean up
+        os.waitpid(pid, 0)
+
+
+def _prepare_in_child(
+    batches: Iterator["_Batch"],
+    sender: Connection,
+    text: Callable[[tuple], str] | None,
+) -> None:
+    """The child's side of _read_ahead: send each batch, then the end or the error."""
+    # Ctrl-C reaches the whole process group; the importer stops the child itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The collector would otherwise walk (and so copy, page by page) every object
+    # inherited from the parent: it made the child's CPU half as much again.
+    gc.freeze()
+    try:
+        try:
+            for batch in batches:
+                sender.send(("batch", _prepared(batch, text)))
+        except Exception as error:  # noqa: BLE001 (re-raised in the importer)
+            sender.send(("error", (error, error.__cause__)))
+        else:
+            sender.send(("end", None))
+    except BrokenPipeError:
+        pass  # the importer stopped reading: it failed or was interrupted
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A parsed batch, with what writing it needs worked out where it was parsed.
+
+    `keys` are the rows' lookup keys by column, each once; `texts` each row's lead,
+    were it new, as COPY text (Postgres only, else empty); `independent` says no
+    two rows share a key. So when the lookup finds no lead, each row of an
+    independent batch is a new lead exactly as its text says, and the rows
+    themselves, kept pickled, are never unpickled: the usual case of new leads.
+    """
+
+    rows_read: int
+    rejected: list[tuple[int, str]]
+    size: int
+    keys: dict[str, list[str]]
+    texts: list[str]
+    independent: bool
+    pickled_rows: bytes
+
+    def rows(self) -> list[_Row]:
+        return list(itertools.starmap(_Row, pickle.loads(self.pickled_rows)))
+
+
+def _prepared(batch: "_Batch", text: Callable[[tuple], str] | None) -> _Prepared:
+    rows = batch.rows
+    present = {
+        "external_id": [row.external_id for row in rows if row.external_id],
+        "phone": [row.phones[0] for row in rows if row.phones],
+        "email": [row.emails[0] for row in rows if row.emails],
+    }
+    keys = {column: list(dict.fromkeys(values)) for column, values in present.items()}
+    texts = []
+    if text:
+        for row in rows:
+            lead = _Lead()
+            _apply(row, lead)
+            texts.append(text(_values(lead)))
+    return _Prepared(
+        rows_read=batch.rows_read,
+        rejected=batch.rejected,
+        size=len(rows),
+        keys=keys,
+        texts=texts,
+        independent=all(len(keys[c]) == len(present[c]) for c in present),
+        pickled_rows=pickle.dumps(
+            list(map(_row_fields, rows)), protocol=pickle.HIGHEST_PROTOCOL
+        ),
+    )
 
 
 @dataclass(slots=True)
@@ -480,14 +578,16 @@ class _Lead:
     """A lead as the import sees it: the fields it writes, and the id once saved.
 
     A plain slotted object rather than a Lead: model instances cost more to build
-    than all the rest of an import's writing (6 s per 100,000 rows).
+    than all the rest of an import's writing (6 s per 100,000 rows). `text` is its
+    COPY text while it is new and as one row made it, "" otherwise.
     """
 
-    __slots__ = ("pk", *_UPDATED_FIELDS)
+    __slots__ = ("pk", "text", *_UPDATED_FIELDS)
 
     def __init__(self, pk: int | None = None, *values: Any) -> None:
         # One unpacking, in _UPDATED_FIELDS' order: a third of the cost of setattr.
         self.pk = pk
+        self.text = ""
         (
             self.external_id,
             self.name,
@@ -511,14 +611,27 @@ _values = operator.attrgetter(*_UPDATED_FIELDS)
 # A new lead's values, the model's defaults; never mutated (_apply assigns).
 _NEW_LEAD = tuple(Lead._meta.get_field(name).get_default() for name in _UPDATED_FIELDS)
 
+# A lead's values as COPY text, for Postgres.
+_text = lead_text_encoder(_UPDATED_FIELDS)
+
 
 def _upsert_batch(
-    organization: Organization, rows: list[_Row], report: ImportReport
+    organization: Organization, batch: _Prepared, report: ImportReport
 ) -> None:
     """Apply the rows to the leads they find (or new ones): two reads, two writes."""
-    if not rows:
+    if not batch.size:
         return
-    existing = _existing_leads(organization, rows)
+    existing = _existing_leads(organization, batch.keys)
+    if not existing and batch.independent and batch.texts:
+        with transaction.atomic():
+            lead_texts_insert(
+                organization_id=organization.pk,
+                fields=_UPDATED_FIELDS,
+                texts=batch.texts,
+            )
+        report.created += batch.size
+        return
+    rows = batch.rows()
     by_external_id: dict[str, _Lead] = {}
     by_phone: dict[str, list[_Lead]] = {}
     by_email: dict[str, list[_Lead]] = {}
@@ -532,13 +645,15 @@ def _upsert_batch(
     before = {lead.pk: _values(lead) for lead in existing}
     created: list[_Lead] = []
 
-    for row in rows:
+    for i, row in enumerate(rows):
         lead = _match(row, by_external_id, by_phone, by_email)
         if lead is None:
             lead = _Lead()
+            lead.text = batch.texts[i] if batch.texts else ""
             created.append(lead)
             report.created += 1
         else:
+            lead.text = ""  # no longer what one row made of it, if it was new
             report.updated += 1
         _apply(row, lead)
         # Later rows of the batch must find this lead by its new keys, first.
@@ -555,11 +670,18 @@ def _upsert_batch(
         if values != before[lead.pk]:
             changed.append((lead.pk, *values))
     with transaction.atomic():
-        lead_values_insert(
-            organization_id=organization.pk,
-            fields=_UPDATED_FIELDS,
-            values=[_values(lead) for lead in created],
-        )
+        if connection.vendor == "postgresql":
+            lead_texts_insert(
+                organization_id=organization.pk,
+                fields=_UPDATED_FIELDS,
+                texts=[lead.text or _text(_values(lead)) for lead in created],
+            )
+        else:
+            lead_values_insert(
+                organization_id=organization.pk,
+                fields=_UPDATED_FIELDS,
+                values=[_values(lead) for lead in created],
+            )
         lead_values_update(fields=_UPDATED_FIELDS, values=changed)
 
 
@@ -576,12 +698,9 @@ def _refresh_statistics() -> None:
             )
 
 
-def _existing_leads(organization: Organization, rows: list[_Row]) -> list[_Lead]:
-    keys = {
-        "external_id": {row.external_id for row in rows if row.external_id},
-        "phone": {row.phones[0] for row in rows if row.phones},
-        "email": {row.emails[0] for row in rows if row.emails},
-    }
+def _existing_leads(
+    organization: Organization, keys: dict[str, list[str]]
+) -> list[_Lead]:
     if connection.vendor == "postgresql":
         return _existing_leads_postgres(organization, keys)
     found = set()
@@ -600,7 +719,7 @@ _SPEND_AT = 1 + _UPDATED_FIELDS.index("total_spend")  # in a record, after the i
 
 
 def _existing_leads_postgres(
-    organization: Organization, keys: dict[str, set[str]]
+    organization: Organization, keys: dict[str, list[str]]
 ) -> list[_Lead]:
     # One probe of the key's index per value. Given "key IN (1,000 values)" the
     # planner prefers scanning every lead once the table has some 50,000 (measured:
@@ -620,7 +739,7 @@ def _existing_leads_postgres(
                 f"organization_id = %s AND {column} = wanted.value AND {column} <> '' "
                 f"OFFSET 0) AS lead"
             )
-            params += [json.dumps(list(values)), organization.pk]
+            params += [json.dumps(values), organization.pk]
     if not probes:
         return []
     # The leads found come back in the same round trip, as one JSON text: a single

@@ -4,6 +4,7 @@ import codecs
 import io
 import os
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
@@ -72,6 +73,7 @@ class Command(BaseCommand):
                 # The decoder's read-ahead makes this approximate by a chunk at most.
                 bar.update(raw.tell() - bar.n)
 
+            started = time.perf_counter()
             try:
                 report = lead_import_csv(
                     organization=organization,
@@ -82,19 +84,22 @@ class Command(BaseCommand):
                 )
             except ImportFileError as error:
                 bar.close()
-                self._print_report(error.report)
+                self._print_report(error.report, seconds=time.perf_counter() - started)
                 hint = (
                     " (save it as UTF-8, or pass --encoding, e.g. cp1252)"
                     if isinstance(error.__cause__, UnicodeDecodeError)
                     else ""
                 )
                 raise CommandError(f"{path}: {error}{hint}") from error
-        self._print_report(report)
+        self._print_report(report, seconds=time.perf_counter() - started)
 
-    def _print_report(self, report: ImportReport) -> None:
+    def _print_report(self, report: ImportReport, *, seconds: float) -> None:
         for line, reason in report.rejected:
             self.stderr.write(f"line {line}: {reason}")
-        self.stdout.write(report.summary())
+        # The import's own time, without Django's start-up: what a faster import,
+        # or a busier database, changes.
+        rate = report.rows_read / seconds if seconds else 0
+        self.stdout.write(f"{report.summary()} in {seconds:.1f} s ({rate:,.0f} rows/s)")
 
 
 def _organization(slug: str) -> Organization:
