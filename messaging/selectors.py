@@ -1,12 +1,11 @@
 """Reads over messages and receipts."""
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Count
-from django.utils import timezone
 
-from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
+from messaging.models import CommunicationLog, Dispatch, LogStatus
 
 
 def dispatches_with_due_logs(*, now: datetime) -> Iterator[tuple[int, int]]:
@@ -22,18 +21,6 @@ def dispatches_with_due_logs(*, now: datetime) -> Iterator[tuple[int, int]]:
         .order_by()
     )
     yield from rows
-
-
-def receipt_stats(*, hours: int = 24) -> dict[str, int]:
-    """Receipts received in the last `hours`, by status."""
-    since = timezone.now() - timedelta(hours=hours)
-    counts = dict(
-        DeliveryReceipt.objects.filter(received_at__gte=since)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {status: counts.get(status, 0) for status in DeliveryReceipt.Status.values}
 
 
 def retried_count(*, dispatch_id: int) -> int:

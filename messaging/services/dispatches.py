@@ -18,9 +18,9 @@ COUNTERS = (
     "sent",
     "delivered",
     "failed",
+    "undelivered",
     "cancelled",
 )
-NON_FINAL = (LogStatus.PENDING, LogStatus.PROCESSING, LogStatus.SENT)
 
 
 class DispatchStateError(Exception):
@@ -64,19 +64,16 @@ def dispatch_counters_add(*, dispatch_id: int, cost: Decimal = Decimal("0"), **d
 def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
     """Mark the dispatch completed once no log is left non-final; tell its owner.
 
-    Called after every stage that can make logs final. The counters are a cheap first
-    test, made without a lock first: locking the row on every call queued each batch
-    behind the others' counter updates; the existence query settles it (sent logs
-    still await their receipts).
+    Called after every stage that can make logs final. The counters move in the
+    same transactions as the logs, so they decide: every log is made, none pending
+    or held by a worker, and every sent one has had its receipt (delivered, or
+    undelivered). They are read without a lock first: locking the row on every call
+    queued each batch behind the others' counter updates.
     """
-    counters = (
-        Dispatch.objects.filter(pk=dispatch_id, status=Dispatch.Status.ACTIVE)
-        .values_list("pending", "expected_audience", "audience")
-        .first()
-    )
-    if counters is None or counters[0] or counters[1] is None:
-        return False
-    if counters[2] < counters[1]:
+    unlocked = Dispatch.objects.filter(
+        pk=dispatch_id, status=Dispatch.Status.ACTIVE
+    ).first()
+    if unlocked is None or not _all_final(unlocked):
         return False
     with transaction.atomic():
         dispatch = (
@@ -84,11 +81,7 @@ def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
             .filter(pk=dispatch_id, status=Dispatch.Status.ACTIVE)
             .first()
         )
-        if dispatch is None or dispatch.pending or dispatch.expected_audience is None:
-            return False
-        if dispatch.audience < dispatch.expected_audience:
-            return False
-        if dispatch.logs.filter(status__in=NON_FINAL).exists():
+        if dispatch is None or not _all_final(dispatch):
             return False
         dispatch.status = Dispatch.Status.COMPLETED
         dispatch.finished_at = timezone.now()
@@ -100,6 +93,15 @@ def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
                 )
             )
     return True
+
+
+def _all_final(dispatch: Dispatch) -> bool:
+    return (
+        dispatch.expected_audience is not None
+        and dispatch.audience >= dispatch.expected_audience
+        and dispatch.pending == 0
+        and dispatch.sent == dispatch.delivered + dispatch.undelivered
+    )
 
 
 def dispatch_pause(*, dispatch: Dispatch) -> None:
@@ -168,6 +170,9 @@ def dispatch_count_logs(*, dispatch_id: int) -> dict:
         sent=Count("id", filter=Q(sent_at__isnull=False)),
         delivered=Count("id", filter=Q(status=LogStatus.DELIVERED)),
         failed=Count("id", filter=Q(status=LogStatus.FAILED)),
+        undelivered=Count(
+            "id", filter=Q(status=LogStatus.FAILED, sent_at__isnull=False)
+        ),
         cancelled=Count("id", filter=Q(status=LogStatus.CANCELLED)),
         cost=Sum("cost"),
     )

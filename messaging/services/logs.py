@@ -31,6 +31,7 @@ _INSERT_COLUMNS = (
     "attempts",
     "next_attempt_at",
     "last_attempt_at",
+    "claimed_at",
     "vendor",
     "vendor_ref",
     "error_code",
@@ -91,7 +92,9 @@ def logs_create(
     """
     now = timezone.now()
     fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
-    attempts, attempted_at = (1, now) if claim else (0, None)
+    # (attempts, next_attempt_at, last_attempt_at, claimed_at) of a sendable log
+    sendable_times = (1, None, now, now) if claim else (0, now, None, None)
+    skipped_times = (0, None, None, None)
     rows = [
         (
             dispatch_id,
@@ -104,9 +107,7 @@ def logs_create(
             log.body,
             LogStatus.SKIPPED if log.skip_reason else fresh,
             log.skip_reason,
-            0 if log.skip_reason else attempts,
-            None if log.skip_reason else now,
-            None if log.skip_reason else attempted_at,
+            *(skipped_times if log.skip_reason else sendable_times),
             "",
             "",
             "",

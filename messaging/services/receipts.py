@@ -158,6 +158,7 @@ def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
                 dispatch_id=dispatch_id,
                 delivered=per_dispatch_delivered[dispatch_id],
                 failed=per_dispatch_failed[dispatch_id],
+                undelivered=per_dispatch_failed[dispatch_id],
             )
     outcome.processed = len(to_mark)
     outcome.delivered = len(delivered_ids)
@@ -319,6 +320,7 @@ def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcom
                 dispatch_id=dispatch_id,
                 delivered=delivered[dispatch_id],
                 failed=failed[dispatch_id],
+                undelivered=failed[dispatch_id],
             )
     outcome.stored = len(inserted)
     outcome.processed = sum(1 for (processed,) in inserted if processed)

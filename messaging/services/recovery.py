@@ -19,8 +19,10 @@ def logs_release_stuck(*, older_than: timedelta) -> int:
     """
     now = timezone.now()
     return CommunicationLog.objects.filter(
-        status=LogStatus.PROCESSING, last_attempt_at__lt=now - older_than
-    ).update(status=LogStatus.PENDING, next_attempt_at=now, updated_at=now)
+        status=LogStatus.PROCESSING, claimed_at__lt=now - older_than
+    ).update(
+        status=LogStatus.PENDING, next_attempt_at=now, claimed_at=None, updated_at=now
+    )
 
 
 def logs_retry_failed(
@@ -85,6 +87,7 @@ def _retry_failed_of(*, dispatch_id: int, log_ids: list[int] | None = None) -> i
             failed=-count,
             pending=count,
             sent=-len(were_sent),
+            undelivered=-len(were_sent),
         )
         Dispatch.objects.filter(
             pk=dispatch_id, status=Dispatch.Status.COMPLETED

@@ -88,7 +88,9 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
         CommunicationLog.objects.filter(pk__in=ids, status=LogStatus.PENDING).update(
             status=LogStatus.PROCESSING,
             attempts=F("attempts") + 1,
+            next_attempt_at=None,
             last_attempt_at=now,
+            claimed_at=now,
             updated_at=now,
         )
         rows = CommunicationLog.objects.filter(
@@ -232,7 +234,7 @@ def logs_record_results(
                 " sent_at = CASE WHEN v.status = 'sent' THEN %s ELSE t.sent_at END,"
                 " failed_at = CASE WHEN v.status = 'failed' THEN %s"
                 " ELSE t.failed_at END,"
-                " next_attempt_at = v.due, error_code = v.code,"
+                " next_attempt_at = v.due, claimed_at = NULL, error_code = v.code,"
                 " error_message = v.message, updated_at = %s"
             ),
             condition="t.status = 'processing' AND t.attempts = v.attempts",

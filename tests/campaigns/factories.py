@@ -53,4 +53,7 @@ class CommunicationLogFactory(factory.django.DjangoModelFactory):
     recipient = factory.LazyAttribute(lambda log: log.lead.phone)
     body = "Hello"
     status = LogStatus.PENDING
-    next_attempt_at = factory.LazyFunction(timezone.now)
+    # Set only while pending, as the pipeline keeps it.
+    next_attempt_at = factory.LazyAttribute(
+        lambda log: timezone.now() if log.status == LogStatus.PENDING else None
+    )

@@ -245,7 +245,9 @@ def test_sweeping_twice(simulator):
     claimed.update(
         status=LogStatus.PROCESSING,
         attempts=1,
+        next_attempt_at=None,
         last_attempt_at=timezone.now() - timedelta(hours=1),
+        claimed_at=timezone.now() - timedelta(hours=1),
     )
     CampaignChunk.objects.filter(campaign=campaign).update(
         status=CampaignChunk.Status.QUEUED,

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.models import CommunicationLog, DeliveryReceipt, LogStatus
+from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
+from messaging.services.dispatches import dispatch_expect
 from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.sending import send_due
 from tests.campaigns.factories import DispatchFactory
@@ -63,6 +64,25 @@ def test_undelivered_receipt_fails_the_log_with_the_reason():
     assert (log.status, log.error_code) == (LogStatus.FAILED, "carrier_rejected")
     dispatch.refresh_from_db()
     assert (dispatch.sent, dispatch.failed, dispatch.delivered) == (1, 1, 0)
+    assert_counters_match_logs(dispatch)
+
+
+def test_a_dispatch_completes_once_every_sent_message_has_its_receipt():
+    dispatch, (delivered, undelivered) = sent_logs(2)
+    dispatch_expect(dispatch_id=dispatch.pk, audience=2)
+
+    receipts_store(vendor="scripted", receipts=[receipt(delivered)])
+    receipts_process()
+    dispatch.refresh_from_db()
+    assert dispatch.status == Dispatch.Status.ACTIVE  # one still awaits its receipt
+
+    receipts_store(
+        vendor="scripted", receipts=[receipt(undelivered, "UNDELIVERED", "blocked")]
+    )
+    receipts_process()
+    dispatch.refresh_from_db()
+    assert dispatch.status == Dispatch.Status.COMPLETED
+    assert (dispatch.delivered, dispatch.failed, dispatch.undelivered) == (1, 1, 1)
     assert_counters_match_logs(dispatch)
 
 

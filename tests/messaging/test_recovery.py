@@ -29,7 +29,7 @@ def test_claims_older_than_the_timeout_go_back_to_pending_and_are_sent():
     dispatch = DispatchFactory()
     pending_logs(dispatch, 3)
     logs_claim(dispatch_id=dispatch.pk, limit=10, now=timezone.now())
-    dispatch.logs.update(last_attempt_at=timezone.now() - timedelta(hours=1))
+    dispatch.logs.update(claimed_at=timezone.now() - timedelta(hours=1))
 
     released = logs_release_stuck(older_than=timedelta(minutes=10))
     outcome = send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))

@@ -60,6 +60,8 @@ def test_accepted_messages_are_recorded_sent_with_their_vendor_ref():
         assert log.vendor_ref == f"ref-{log.send_id}"
         assert log.attempts == 1
         assert log.cost == Decimal("0.0079")
+        # neither due nor held any more: out of the sweeper's and sender's indexes
+        assert (log.next_attempt_at, log.claimed_at) == (None, None)
     dispatch.refresh_from_db()
     assert (dispatch.sent, dispatch.pending, dispatch.cost) == (3, 0, Decimal("0.0237"))
     assert_counters_match_logs(dispatch)
