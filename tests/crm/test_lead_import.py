@@ -162,6 +162,40 @@ def test_later_rows_for_the_same_lead_merge_within_and_across_batches(organizati
     assert lead.attributes == {"city": "Denver"}
 
 
+def test_new_leads_after_batches_of_updates_are_written_whole(organization):
+    # given a file imported once, then again with new rows after the old ones
+    old = "".join(f"E{i},N{i},n{i}@example.com,vip,{i}.50\n" for i in range(10))
+    new = "".join(f"F{i},M{i},m{i}@example.com,new|vip,{i}\n" for i in range(10))
+    header = "id,name,email,tags,spend\n"
+    run_import(organization, header + old, batch_size=5)
+
+    # when the second file is imported, its updates first (batches of 5)
+    report = run_import(organization, header + old + new, batch_size=5)
+
+    # then the new rows are leads with every value, the old ones unchanged
+    assert (report.created, report.updated) == (10, 10)
+    lead = organization.leads.get(external_id="F7")
+    assert (lead.name, lead.emails, lead.tags, lead.total_spend) == (
+        "M7",
+        ["m7@example.com"],
+        ["new", "vip"],
+        Decimal("7.00"),
+    )
+    assert organization.leads.get(external_id="E3").total_spend == Decimal("3.50")
+    assert organization.leads.count() == 20
+
+
+def test_backslashes_tabs_and_newlines_in_values_are_kept(organization):
+    text = 'id,name,note,tags\n"A\\1","Ann\tB\\","two\nlines\t\\x","a\\b"\n'
+
+    run_import(organization, text)
+
+    lead = organization.leads.get()
+    assert (lead.external_id, lead.name) == ("A\\1", "Ann B\\")
+    assert lead.attributes == {"note": "two\nlines\t\\x"}
+    assert lead.tags == ["a\\b"]
+
+
 def test_rows_keyed_by_phone_in_one_batch_become_one_lead(organization):
     text = "phone,name\n212 867 5309,Ann\n(212) 867-5309,Ann Smith\n"
 
