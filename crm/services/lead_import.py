@@ -180,7 +180,9 @@ def lead_import_csv(
 
     The stream is read row by row and written a batch at a time (each batch in its
     own transaction), so memory is that of one batch whatever the file's size, and
-    an interrupted import can simply be run again: rows upsert.
+    an interrupted import can simply be run again: rows upsert. A forked child
+    process reads and parses the stream (see _read_ahead), which nothing else may
+    read meanwhile; it is gone when this returns or raises.
 
     A row finds its lead by external id; failing that, by primary phone, then by
     primary email (a row with an external id only claims a lead that has none, so
