@@ -203,7 +203,10 @@ def lead_import_csv(
     analyze_at = ANALYZE_FIRST_AT
     # The collector would walk every object of the process (Django's, some 80,000)
     # again and again as batches come and go; the import's own are still collected.
-    gc.freeze()
+    # A process that froze its objects itself (a pre-forking server) keeps them so.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     try:
         for batch in batches:
             report.rows_read += batch.rows_read
@@ -218,7 +221,8 @@ def lead_import_csv(
         raise ImportFileError(str(error), report=report) from error.__cause__
     finally:
         batches.close()  # stops the parse process, even on a database error
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()
     return report
 
 
