@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 import signal
+import sys
 import traceback
 import zoneinfo
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -180,9 +181,9 @@ def lead_import_csv(
 
     The stream is read row by row and written a batch at a time (each batch in its
     own transaction), so memory is that of one batch whatever the file's size, and
-    an interrupted import can simply be run again: rows upsert. A forked child
-    process reads and parses the stream (see _read_ahead), which nothing else may
-    read meanwhile; it is gone when this returns or raises.
+    an interrupted import can simply be run again: rows upsert. On Linux a forked
+    child process reads and parses the stream (see _read_ahead), which nothing else
+    may read meanwhile; it is gone when this returns or raises.
 
     A row finds its lead by external id; failing that, by primary phone, then by
     primary email (a row with an external id only claims a lead that has none, so
@@ -226,6 +227,9 @@ def lead_import_csv(
     return report
 
 
+_FORK = sys.platform == "linux"
+
+
 def _read_ahead(batches: Iterator["_Batch"]) -> Generator["_Prepared", None, None]:
     """The batches, parsed and prepared in a child process while the caller writes.
 
@@ -238,11 +242,11 @@ def _read_ahead(batches: Iterator["_Batch"]) -> Generator["_Prepared", None, Non
     exception parsing (ImportFileError's _Unreadable) arrives after the batches
     before it, its cause kept; the child is killed and reaped however the consumer
     ends. A bare os.fork, not multiprocessing, which refuses to start children from
-    a daemonic process such as a Celery worker's. Where there is no fork, batches
-    are prepared in line.
+    a daemonic process such as a Celery worker's. Off Linux (no fork, or a fork
+    that macOS's system libraries may not survive) batches are prepared in line.
     """
     text = _text if connection.vendor == "postgresql" else None
-    if not hasattr(os, "fork"):
+    if not _FORK:
         for batch in batches:
             yield _prepared(batch, text)
         return

@@ -196,6 +196,20 @@ def test_backslashes_tabs_and_newlines_in_values_are_kept(organization):
     assert lead.tags == ["a\\b"]
 
 
+def test_without_fork_the_batches_are_parsed_in_line(organization, monkeypatch):
+    from crm.services import lead_import
+
+    monkeypatch.setattr(lead_import, "_FORK", False)
+    text = "id,phone,tags\nA1,212 867 5309,vip\nA1,415 555 0199,\nB1,12ab,\n"
+
+    report = run_import(organization, text, batch_size=1)
+
+    assert (report.created, report.updated) == (1, 1)
+    assert report.rejected == [(4, 'invalid phone "12ab": not a phone number')]
+    lead = organization.leads.get()
+    assert (lead.phones, lead.tags) == (["+14155550199", "+12128675309"], ["vip"])
+
+
 def test_rows_keyed_by_phone_in_one_batch_become_one_lead(organization):
     text = "phone,name\n212 867 5309,Ann\n(212) 867-5309,Ann Smith\n"
 
