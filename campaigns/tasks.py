@@ -60,17 +60,16 @@ def expand_chunk(message: dict) -> dict | None:
 @shared_task(name="campaigns.enqueue_chunks", **RELIABLE)
 def enqueue_chunks(campaign_id: int) -> int:
     """Enqueue every queued chunk of a running campaign (after resume or rerun): a
-    message for each batch's first, which takes the others with it."""
+    message for the first of each group, which takes the others with it."""
     chunks = CampaignChunk.objects.filter(
         campaign_id=campaign_id,
         status=CampaignChunk.Status.QUEUED,
         campaign__status=Campaign.Status.RUNNING,
     ).order_by("index")
     count = 0
-    for position, chunk in enumerate(chunks.iterator(chunk_size=500)):
-        if position % expansion.EXPAND_BATCH_CHUNKS == 0:
-            expand_chunk.delay(chunk.as_message())
-            count += 1
+    for chunk in expansion.batch_leaders(chunks.iterator(chunk_size=500)):
+        expand_chunk.delay(chunk.as_message())
+        count += 1
     chunks.update(enqueued_at=timezone.now())
     return count
 

@@ -20,7 +20,7 @@ from vendors.base import Receipt, VendorAdapter
 from vendors.registry import get_adapter
 
 # Receipts applied per transaction: one read of receipts, one of logs, three writes.
-RECEIPT_BATCH_SIZE = 1000
+RECEIPT_BATCH_SIZE = 2000
 # A receipt can come before the send that it answers is recorded (the vendor is fast,
 # our commit is not); it waits this long for its log before it is set aside.
 UNMATCHED_GRACE = timedelta(minutes=10)

@@ -117,6 +117,7 @@ def test_one_message_a_batch_of_chunks_reaches_every_lead(
 
     published = []
     monkeypatch.setattr(tasks.expand_chunk, "delay", published.append)
+    monkeypatch.setattr(expansion, "EXPAND_BATCH_CHUNKS", 5)
     campaign = campaign_with_leads(120, chunk_size=10)
     lifecycle.campaign_launch(campaign_id=campaign.pk)
 
@@ -136,6 +137,25 @@ def test_one_message_a_batch_of_chunks_reaches_every_lead(
     assert set(campaign.chunks.values_list("status", flat=True)) == {
         CampaignChunk.Status.EXPANDED
     }
+    campaign.refresh_from_db()
+    assert CommunicationLog.objects.filter(dispatch=campaign.dispatch).count() == 120
+
+
+def test_a_resumed_campaign_gets_one_message_for_each_group_left(monkeypatch):
+    monkeypatch.setattr(expansion, "EXPAND_BATCH_CHUNKS", 5)
+    campaign = launched_and_chunked(120, chunk_size=10)
+    first = campaign.chunks.get(index=0)
+    expansion.chunk_expand(job_id=first.job_id)  # a group of one: only chunk 0
+
+    queued = campaign.chunks.filter(status=CampaignChunk.Status.QUEUED)
+    leaders = list(expansion.batch_leaders(queued.order_by("index")))
+
+    assert [chunk.index for chunk in leaders] == [1, 5, 10]
+    for leader in leaders:
+        expansion.chunk_expand(
+            job_id=leader.job_id, batch=expansion.EXPAND_BATCH_CHUNKS
+        )
+    assert not queued.exists()
     campaign.refresh_from_db()
     assert CommunicationLog.objects.filter(dispatch=campaign.dispatch).count() == 120
 
