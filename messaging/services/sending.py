@@ -49,7 +49,9 @@ class SendOutcome:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # When the first and the last of the batch's retries are due.
     next_due: datetime | None = None
+    last_due: datetime | None = None
     finished: bool = False
     unrecorded: list[int] = field(default_factory=list)
 
@@ -204,6 +206,7 @@ def logs_record_results(
                 + (result.error_message, due)
             )
             outcome.next_due = min(filter(None, [outcome.next_due, due]))
+            outcome.last_due = max(filter(None, [outcome.last_due, due]))
         else:
             rows.append(
                 (log.id, log.attempts, "failed", "", _ZERO, result.error_code)

@@ -220,3 +220,34 @@ def test_concurrent_claimers_never_get_the_same_log():
 
     every_claim = [log_id for mine in claims for log_id in mine]
     assert len(every_claim) == len(set(every_claim)) == 120
+
+
+def test_every_retry_of_a_batch_has_a_send_waiting_for_it(settings, monkeypatch):
+    from messaging import tasks
+
+    settings.MESSAGING_RETRY_BASE_SECONDS = 30
+    dispatch = DispatchFactory()
+    pending_logs(dispatch, 20)
+    scheduled = []
+    monkeypatch.setattr(
+        tasks.send_batch,
+        "apply_async",
+        lambda args, countdown: scheduled.append(countdown),
+    )
+    outcome = send_due(
+        dispatch_id=dispatch.pk,
+        adapter=ScriptedVendor(fail("rate_limited", retryable=True)),
+    )
+    tasks.after_send(dispatch_id=dispatch.pk, outcome=outcome)
+
+    # each retry waits its own jittered time: the last one due has a send too,
+    # not only the first (the others would wait for beat's send_due)
+    now = timezone.now()
+    dues = [
+        (due - now).total_seconds()
+        for due in dispatch.logs.values_list("next_attempt_at", flat=True)
+    ]
+    assert outcome.retrying == 20
+    assert len(scheduled) == 2
+    assert min(scheduled) <= min(dues) + 0.1
+    assert max(scheduled) >= max(dues)
