@@ -68,6 +68,10 @@ class LogStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Pending logs as the due index (log_due) holds them: a log has a due time exactly
+# while it is pending, so asking for both lets Postgres read that index alone.
+PENDING_DUE = Q(status=LogStatus.PENDING, next_attempt_at__isnull=False)
+
 FINAL_STATUSES = (
     LogStatus.DELIVERED,
     LogStatus.FAILED,

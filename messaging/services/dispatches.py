@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from crm.models import Organization
-from messaging.models import CommunicationLog, Dispatch, LogStatus
+from messaging.models import PENDING_DUE, CommunicationLog, Dispatch, LogStatus
 
 COUNTERS = (
     "audience",
@@ -132,7 +132,7 @@ def dispatch_cancel(*, dispatch: Dispatch) -> int:
             raise DispatchStateError(f"{dispatch} is already {locked.status}")
         now = timezone.now()
         cancelled = CommunicationLog.objects.filter(
-            dispatch=locked, status=LogStatus.PENDING
+            PENDING_DUE, dispatch=locked
         ).update(status=LogStatus.CANCELLED, next_attempt_at=None, updated_at=now)
         dispatch_counters_add(
             dispatch_id=locked.pk, pending=-cancelled, cancelled=cancelled

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from crm.contacts import ContactError, normalize_email, normalize_phone
 from crm.services.leads import leads_set_opt_out
-from messaging.models import CommunicationLog, InboundReply, LogStatus
+from messaging.models import PENDING_DUE, CommunicationLog, InboundReply, LogStatus
 from messaging.services.dispatches import dispatch_counters_add, dispatch_finish_if_done
 from vendors.base import InboundMessage
 
@@ -110,9 +110,7 @@ def logs_suppress(*, contact: str, channel: str) -> int:
     """
     now = timezone.now()
     logs = list(
-        CommunicationLog.objects.filter(
-            recipient=contact, channel=channel, status=LogStatus.PENDING
-        )
+        CommunicationLog.objects.filter(PENDING_DUE, recipient=contact, channel=channel)
         .order_by("pk")
         .select_for_update(skip_locked=True)
         .values_list("pk", "dispatch_id")
