@@ -133,7 +133,9 @@ def update_from_rows(
             cursor.execute(sql, [*values, *params])
             return [row[0] for row in cursor.fetchall()]
     (key, key_type), *others = columns
-    arrays = ", ".join(["(SELECT ids FROM keys)"] + [f"%b::{t}[]" for _, t in others])
+    arrays = ", ".join(
+        ["(SELECT ids FROM keys)"] + [f"%b::{_untyped(t)}[]" for _, t in others]
+    )
     values = [_column_array(column) for column in zip(*rows, strict=True)]
     # The ids once more, as the table's index condition, and a hash join: each row
     # found by primary key, whatever the statistics say. Left to choose, the
@@ -183,12 +185,23 @@ def insert_ignoring_conflicts(
         return cursor.fetchall()
 
 
+def _untyped(kind: str) -> str:
+    """`varchar(12)` -> `varchar`: the array cast without the length or precision.
+
+    Casting an array to a type with a modifier checks every element while the
+    statement is planned (array_map: 5% of Postgres's time in the benchmark); the
+    column's own modifier still checks each value as it is written.
+    """
+    return kind.split("(", 1)[0]
+
+
 @cache
 def column_types(table: str) -> dict[str, str]:
-    """The table's column types as Postgres spells them (`character varying(120)`)."""
+    """The table's column types as Postgres spells them, without modifiers
+    (`character varying`, not `character varying(120)`; see _untyped)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
             " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
             [table],
         )
