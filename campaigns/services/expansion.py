@@ -148,7 +148,6 @@ class ExpandResult:
     pending: int
     skipped: int
     dispatch_id: int | None = None
-    pending_ids: tuple[int, ...] = ()
     claimed: tuple[tuple[int, NewLog], ...] = ()
     channel: str = ""
 
@@ -163,9 +162,8 @@ def chunk_expand(
     transaction (see batch_leaders). A message of theirs, if any, then finds them
     expanded and does nothing. Returns None when there is nothing to do: the chunk
     is gone, done, cancelled, its campaign paused, or another worker holds it right
-    now. The caller sends the new pending logs (`pending_ids`); if it never
-    does, beat's send_due will. With `claim` they are created claimed for the caller
-    to send at once (`claimed`; see logs_create).
+    now. Beat's send_due sends the new pending logs; with `claim` they are created
+    claimed instead, for the caller to send at once (`claimed`; see logs_create).
     """
     with transaction.atomic():
         chunk = (
@@ -215,7 +213,6 @@ def chunk_expand(
         pending=created.pending,
         skipped=created.skipped,
         dispatch_id=campaign.dispatch_id,
-        pending_ids=created.pending_ids,
         claimed=created.claimed,
         channel=campaign.channel,
     )
@@ -273,19 +270,7 @@ class _LeadRow:
     primary column), so only that one is fetched, as text, not the JSON lists.
     """
 
-    __slots__ = (
-        "id",
-        "name",
-        "phone",
-        "phones",
-        "email",
-        "emails",
-        "total_spend",
-        "visits",
-        "attributes",
-        "sms_opt_out",
-        "email_opt_out",
-    )
+    __slots__ = _LEAD_FIELDS
 
     def __init__(self, row: tuple) -> None:
         (

@@ -59,8 +59,6 @@ class NewLog:
 class CreatedLogs:
     pending: int
     skipped: int
-    # The new pending logs, for a caller that sends them right away.
-    pending_ids: tuple[int, ...] = ()
     # With claim=True: the new logs created claimed (processing), with their ids.
     claimed: tuple[tuple[int, NewLog], ...] = ()
 
@@ -130,8 +128,7 @@ def logs_create(
                 returning="id, status, dedupe_key",
             )
         sendable = [row for row in inserted if row[1] == fresh]
-        pending_ids = tuple(pk for pk, _, _ in sendable)
-        pending = len(pending_ids)
+        pending = len(sendable)
         skipped = len(inserted) - pending
         claimed = ()
         if claim:
@@ -143,9 +140,7 @@ def logs_create(
             pending=pending,
             skipped=skipped,
         )
-    return CreatedLogs(
-        pending=pending, skipped=skipped, pending_ids=pending_ids, claimed=claimed
-    )
+    return CreatedLogs(pending=pending, skipped=skipped, claimed=claimed)
 
 
 def logs_cancel_pending(*, dispatch_id: int, dedupe_keys: Sequence[str]) -> int:

@@ -4,7 +4,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -55,19 +55,7 @@ class ReceiptOutcome:
 def receipts_store(*, vendor: str, receipts: Sequence[Receipt]) -> int:
     """Keep each receipt once, as the vendor sent it; return how many were new."""
     now = timezone.now()
-    rows = [
-        (
-            vendor,
-            receipt.vendor_ref,
-            receipt.status,
-            receipt.error_code or "",
-            _raw_json(receipt.raw),
-            receipt.occurred_at,
-            now,
-            "",
-        )
-        for receipt in receipts
-    ]
+    rows = [_receipt_row(vendor, receipt, received_at=now) for receipt in receipts]
     inserted = insert_ignoring_conflicts(
         table=_RECEIPT_TABLE,
         columns=_RECEIPT_COLUMNS,
@@ -75,6 +63,22 @@ def receipts_store(*, vendor: str, receipts: Sequence[Receipt]) -> int:
         returning="id",
     )
     return len(inserted)
+
+
+def _receipt_row(
+    vendor: str, receipt: Receipt, *, received_at: datetime, outcome: str = ""
+) -> tuple:
+    """A receipt as stored: the values of _RECEIPT_COLUMNS."""
+    return (
+        vendor,
+        receipt.vendor_ref,
+        receipt.status,
+        receipt.error_code or "",
+        _raw_json(receipt.raw),
+        receipt.occurred_at,
+        received_at,
+        outcome,
+    )
 
 
 def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
@@ -291,18 +295,8 @@ def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcom
             else:
                 log_id, result, processed_at = log[0], "already_final", now
             rows.append(
-                (
-                    vendor,
-                    receipt.vendor_ref,
-                    receipt.status,
-                    receipt.error_code or "",
-                    _raw_json(receipt.raw),
-                    receipt.occurred_at,
-                    now,
-                    result,
-                    log_id,
-                    processed_at,
-                )
+                _receipt_row(vendor, receipt, received_at=now, outcome=result)
+                + (log_id, processed_at)
             )
         inserted = insert_ignoring_conflicts(
             table=_RECEIPT_TABLE,
