@@ -96,8 +96,9 @@ class CommunicationLog(models.Model):
     # entry. No database-level foreign key to the dispatch either: checks run row
     # by row, and with the receipts' (below) and the lead's they were a tenth of
     # the database's work in the benchmark. Logs are written only by the pipeline
-    # for a dispatch it holds, and deleted with it by Django's cascade. The lead
-    # keeps its constraint: a lead may be deleted while its messages are written.
+    # for a dispatch it holds, and deleted with it by Django's cascade. Nor to the
+    # lead: logs_create locks a batch's leads in one statement instead, and a
+    # trigger on lead deletion clears the logs' lead (migration 0005).
     dispatch = models.ForeignKey(
         Dispatch,
         on_delete=models.CASCADE,
@@ -112,6 +113,7 @@ class CommunicationLog(models.Model):
         blank=True,
         related_name="logs",
         db_index=False,
+        db_constraint=False,
     )
     dedupe_key = models.CharField(max_length=120)
     # Unique by a constraint, not unique=True, which on Postgres adds a second,

@@ -11,6 +11,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.models import Lead
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_counters_add
 from messaging.sql import column_types, insert_ignoring_conflicts
@@ -89,37 +90,46 @@ def logs_create(
     as if claimed the moment they were written, without writing each row twice. If
     the caller dies before recording, they are claims like any other: the sweeper
     releases them and they go out under the same send id.
+
+    A log's lead is held (locked FOR KEY SHARE, as a foreign-key check would) until
+    the logs are committed; a lead deleted since its caller read it gets a skipped
+    log, `lead_deleted`, with no lead.
     """
     now = timezone.now()
     fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
     # (attempts, next_attempt_at, last_attempt_at, claimed_at) of a sendable log
     sendable_times = (1, None, now, now) if claim else (0, now, None, None)
     skipped_times = (0, None, None, None)
-    rows = [
-        (
-            dispatch_id,
-            log.lead_id,
-            log.dedupe_key,
-            log.send_id,
-            channel,
-            log.recipient,
-            log.subject,
-            log.body,
-            LogStatus.SKIPPED if log.skip_reason else fresh,
-            log.skip_reason,
-            *(skipped_times if log.skip_reason else sendable_times),
-            "",
-            "",
-            "",
-            "",
-            0,
-            now,
-            now,
-        )
-        for log in logs
-    ]
     # No savepoint: an error here fails the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
+        held = _leads_hold({log.lead_id for log in logs} - {None})
+        logs = [
+            log if log.lead_id is None or log.lead_id in held else _lead_gone(log)
+            for log in logs
+        ]
+        rows = [
+            (
+                dispatch_id,
+                log.lead_id,
+                log.dedupe_key,
+                log.send_id,
+                channel,
+                log.recipient,
+                log.subject,
+                log.body,
+                LogStatus.SKIPPED if log.skip_reason else fresh,
+                log.skip_reason,
+                *(skipped_times if log.skip_reason else sendable_times),
+                "",
+                "",
+                "",
+                "",
+                0,
+                now,
+                now,
+            )
+            for log in logs
+        ]
         if connection.vendor == "postgresql":
             inserted = _insert_copied(rows)
         else:
@@ -143,6 +153,31 @@ def logs_create(
             skipped=skipped,
         )
     return CreatedLogs(pending=pending, skipped=skipped, claimed=claimed)
+
+
+def _leads_hold(lead_ids: set[int]) -> set[int]:
+    """Of these leads, those that exist; each locked until commit against deletion.
+
+    The log table has no database-level foreign key to leads: its checks ran row by
+    row, 1.7 s of 3.2 s of Postgres's time to write 100,000 logs, where this one
+    statement takes 0.05 s. Deleting a lead waits for the lock, then its trigger
+    (migration messaging 0005) clears the lead from the logs committed meanwhile.
+    """
+    if not lead_ids:
+        return set()
+    if connection.vendor != "postgresql":
+        return set(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Lead._meta.db_table} WHERE id = ANY(%s) FOR KEY SHARE",
+            [list(lead_ids)],
+        )
+        return {pk for (pk,) in cursor.fetchall()}
+
+
+def _lead_gone(log: NewLog) -> NewLog:
+    """A log whose lead was deleted since it was read: kept, skipped, lead-less."""
+    return NewLog(None, log.dedupe_key, log.send_id, "", "", skip_reason="lead_deleted")
 
 
 def logs_cancel_pending(*, dispatch_id: int, dedupe_keys: Sequence[str]) -> int:

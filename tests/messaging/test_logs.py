@@ -1,7 +1,12 @@
 """Creating logs: written at once, and idempotent on (dispatch, dedupe key)."""
 
-import pytest
+import threading
+import time
 
+import pytest
+from django.db import connection, connections, transaction
+
+from crm.models import Lead
 from messaging.models import LogStatus
 from messaging.services.dispatches import dispatch_count_logs
 from messaging.services.logs import NewLog, logs_create, new_send_id
@@ -92,3 +97,65 @@ def test_created_logs_keep_every_value_they_were_given():
         LogStatus.SKIPPED,
         "lead_deleted",
     )
+
+
+def test_a_lead_deleted_before_its_log_is_written_gets_a_skipped_log():
+    dispatch = DispatchFactory()
+    lead = LeadFactory(organization=dispatch.organization)
+    logs = new_logs(dispatch, [lead])
+    lead.delete()
+
+    created = logs_create(dispatch_id=dispatch.pk, channel=dispatch.channel, logs=logs)
+
+    assert (created.pending, created.skipped) == (0, 1)
+    log = dispatch.logs.get()
+    assert (log.lead_id, log.status, log.skip_reason, log.body) == (
+        None,
+        LogStatus.SKIPPED,
+        "lead_deleted",
+        "",
+    )
+
+
+def backends_waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        # Within a transaction the activity view is read once, then kept.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lead_deleted_while_its_logs_are_written_is_cleared_from_them():
+    dispatch = DispatchFactory()
+    lead = LeadFactory(organization=dispatch.organization)
+    deleted = []
+
+    def delete_lead():
+        try:
+            deleted.append(Lead.objects.filter(pk=lead.pk).delete()[0])
+        finally:
+            connections.close_all()
+
+    deleter = threading.Thread(target=delete_lead)
+    with transaction.atomic():
+        logs_create(
+            dispatch_id=dispatch.pk,
+            channel=dispatch.channel,
+            logs=new_logs(dispatch, [lead]),
+        )
+        deleter.start()
+        # The deletion waits for the logs' transaction, which holds the lead.
+        deadline = time.monotonic() + 10
+        while not backends_waiting_on_a_lock():
+            assert time.monotonic() < deadline, "the deletion did not wait"
+            time.sleep(0.02)
+    deleter.join(timeout=10)
+
+    assert deleted and deleted[0] >= 1
+    log = dispatch.logs.get()
+    assert (log.lead_id, log.status) == (None, LogStatus.PENDING)
+    assert not Lead.objects.filter(pk=lead.pk).exists()
