@@ -5,7 +5,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, NamedTuple
 
 Channel = Literal["sms", "email"]
 ReceiptStatus = Literal["DELIVERED", "UNDELIVERED"]
@@ -27,8 +28,10 @@ class InvalidPayload(VendorError):
     """A callback body is not what the vendor sends; answer it with a 400."""
 
 
-@dataclass(frozen=True)
-class OutboundMessage:
+# The records made once per message (one message, one result, one receipt) are
+# NamedTuples: immutable like a frozen dataclass, made in 0.6 us where one of
+# those took 2.1 us, six times a message in the benchmark's hot path.
+class OutboundMessage(NamedTuple):
     send_id: str
     channel: Channel
     to: str
@@ -36,8 +39,7 @@ class OutboundMessage:
     subject: str = ""
 
 
-@dataclass(frozen=True)
-class SendResult:
+class SendResult(NamedTuple):
     send_id: str
     accepted: bool
     vendor_ref: str | None
@@ -47,13 +49,12 @@ class SendResult:
     cost: Decimal
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     vendor_ref: str
     status: ReceiptStatus
     error_code: str | None
     occurred_at: datetime
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)

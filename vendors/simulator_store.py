@@ -13,8 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import redis
 from django.conf import settings
@@ -29,8 +28,7 @@ REDIS_TIMEOUT_SECONDS = 5.0
 Kind = Literal["accepted", "permanent", "retryable"]
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """One message's outcome, as the simulator decided it, for the store to record."""
 
     send_id: str

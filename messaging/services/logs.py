@@ -6,6 +6,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import psycopg
 from django.db import connection, transaction
@@ -45,8 +46,7 @@ _INSERT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class NewLog:
+class NewLog(NamedTuple):
     """A message to create; a non-empty `skip_reason` records it as skipped instead."""
 
     lead_id: int | None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -56,8 +57,7 @@ class SendOutcome:
     unrecorded: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ClaimedLog:
+class ClaimedLog(NamedTuple):
     id: int
     send_id: str
     channel: str
