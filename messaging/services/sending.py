@@ -20,7 +20,7 @@ from messaging.services.dispatches import (
     dispatch_finish_if_done,
 )
 from messaging.services.logs import NewLog
-from messaging.sql import update_from_rows
+from messaging.sql import by_key_plan, update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
 from vendors.registry import get_adapter
 
@@ -72,16 +72,18 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
 
     SKIP LOCKED lets concurrent claimers pass over each other's rows instead of
     waiting; the status condition on the update makes a claim exact even where the
-    database ignores row locks (SQLite runs one writer at a time anyway).
+    database ignores row locks (SQLite runs one writer at a time anyway). The
+    longest due go first, in the order of the due index, which the claim reads
+    only as far as `limit` (ordered by id, it read every due log: 6 ms a claim).
     """
-    with transaction.atomic():
+    with transaction.atomic(), by_key_plan():
         ids = list(
             CommunicationLog.objects.filter(
                 dispatch_id=dispatch_id,
                 status=LogStatus.PENDING,
                 next_attempt_at__lte=now,
             )
-            .order_by("pk")
+            .order_by("next_attempt_at", "pk")
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)[:limit]
         )
