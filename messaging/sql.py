@@ -13,17 +13,19 @@ form.
 """
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
 from itertools import repeat
 
 import psycopg
+import psycopg.errors
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
+from psycopg.types.json import set_json_dumps
 
 # Binary array wire format (array_send): dimensions, has-nulls flag, element type,
 # then per dimension its length and lower bound; then per element its byte length
@@ -202,6 +204,33 @@ def insert_ignoring_conflicts(
     with bulk_cursor() as cursor:
         cursor.execute(sql, values)
         return cursor.fetchall()
+
+
+def copy_rows(*, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> bool:
+    """COPY rows into `table` (Postgres), all or none: False, and nothing written,
+    if one of them meets a unique key that exists, for the caller to insert them
+    another way (insert_ignoring_conflicts).
+
+    What the database floor does, in binary: psycopg writes a row in C (text COPY
+    took 16 us a row of a log, binary 2.5 us) and Postgres parses no timestamps.
+    Values as for insert_ignoring_conflicts; a jsonb column's are JSON text.
+    """
+    types = column_types(table)
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            set_json_dumps(_json_as_given, context=cursor.cursor)
+            with cursor.copy(sql) as copy:
+                copy.set_types([types[name] for name in columns])
+                for row in rows:
+                    copy.write_row(row)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
+def _json_as_given(text: str) -> str:
+    return text
 
 
 def _untyped(kind: str) -> str:

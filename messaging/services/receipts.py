@@ -15,7 +15,12 @@ from messaging.services.dispatches import (
     dispatch_counters_add,
     dispatch_finish_if_done,
 )
-from messaging.sql import bulk_cursor, insert_ignoring_conflicts, update_from_rows
+from messaging.sql import (
+    bulk_cursor,
+    copy_rows,
+    insert_ignoring_conflicts,
+    update_from_rows,
+)
 from vendors.base import Receipt, VendorAdapter
 from vendors.registry import get_adapter
 
@@ -174,6 +179,26 @@ def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
     return outcome
 
 
+def _receipts_insert(rows: list[tuple]) -> list[tuple[bool]]:
+    """Insert receipts not stored yet; for each new one, whether it is processed.
+
+    A poll's receipts are new but for a vendor's rare redelivery: COPYed at once
+    (a third of the database time of the INSERT, which parsed and planned 2,000
+    rows' arrays), or, if one exists already, inserted skipping those that do.
+    """
+    columns = _RECEIPT_COLUMNS + ("log_id", "processed_at")
+    if connection.vendor == "postgresql" and copy_rows(
+        table=_RECEIPT_TABLE, columns=columns, rows=rows
+    ):
+        return [(row[-1] is not None,) for row in rows]
+    return insert_ignoring_conflicts(
+        table=_RECEIPT_TABLE,
+        columns=columns,
+        rows=rows,
+        returning="processed_at IS NOT NULL",
+    )
+
+
 def _logs_by_ref(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
     """(vendor, vendor_ref) -> (log id, dispatch id, status) for the logs sent so.
 
@@ -298,12 +323,7 @@ def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcom
                 _receipt_row(vendor, receipt, received_at=now, outcome=result)
                 + (log_id, processed_at)
             )
-        inserted = insert_ignoring_conflicts(
-            table=_RECEIPT_TABLE,
-            columns=_RECEIPT_COLUMNS + ("log_id", "processed_at"),
-            rows=rows,
-            returning="processed_at IS NOT NULL",
-        )
+        inserted = _receipts_insert(rows)
         dispatch_of = {log_id: dispatch_id for log_id, dispatch_id, _ in logs.values()}
         delivered = Counter(
             dispatch_of[pk] for pk in moved if moves[pk][1] == "delivered"

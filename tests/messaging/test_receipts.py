@@ -7,7 +7,11 @@ from django.utils import timezone
 
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_expect
-from messaging.services.receipts import receipts_process, receipts_store
+from messaging.services.receipts import (
+    receipts_apply,
+    receipts_process,
+    receipts_store,
+)
 from messaging.services.sending import send_due
 from tests.campaigns.factories import DispatchFactory
 from tests.messaging.scripted_vendor import ScriptedVendor, accept
@@ -144,3 +148,20 @@ def test_unmatched_receipt_is_set_aside_after_the_grace_period():
     receipts_process()
 
     assert DeliveryReceipt.objects.get().outcome == "unmatched"
+
+
+def test_a_poll_redelivering_a_stored_receipt_stores_and_counts_only_new_ones():
+    dispatch, logs = sent_logs(3)
+    receipts_apply(vendor="scripted", receipts=[receipt(logs[0])])
+
+    again = receipts_apply(vendor="scripted", receipts=[receipt(log) for log in logs])
+
+    assert (again.stored, again.delivered) == (2, 2)
+    stored = DeliveryReceipt.objects.filter(log__dispatch=dispatch).order_by("log_id")
+    assert [(r.log_id, r.outcome, r.raw) for r in stored] == [
+        (log.pk, "applied", {"ref": log.vendor_ref, "status": "DELIVERED"})
+        for log in logs
+    ]
+    dispatch.refresh_from_db()
+    assert dispatch.delivered == 3
+    assert_counters_match_logs(dispatch)
