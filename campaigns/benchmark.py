@@ -213,16 +213,19 @@ def _probe_counts(client: redis.Redis) -> dict:
             for key, value in client.hgetall(KEY_PREFIX + name).items()
         }
 
-    seconds = {
-        key.decode(): round(float(value), 2)
-        for key, value in client.hgetall(f"{KEY_PREFIX}seconds_by_name").items()
-    }
+    def seconds(name: str) -> dict:
+        return {
+            key.decode(): round(float(value), 2)
+            for key, value in client.hgetall(KEY_PREFIX + name).items()
+        }
+
     return {
         "tasks": int(client.get(f"{KEY_PREFIX}tasks") or 0),
         "statements": int(client.get(f"{KEY_PREFIX}statements") or 0),
         "tasks_by_name": ints("tasks_by_name"),
         "statements_by_name": ints("statements_by_name"),
-        "task_seconds_by_name": seconds,
+        "task_seconds_by_name": seconds("seconds_by_name"),
+        "task_cpu_seconds_by_name": seconds("cpu_seconds_by_name"),
     }
 
 
@@ -370,6 +373,7 @@ def bench_run(
         "tasks_by_name": probe["tasks_by_name"],
         "sql_by_task": probe["statements_by_name"],
         "task_seconds_by_name": probe["task_seconds_by_name"],
+        "task_cpu_seconds_by_name": probe["task_cpu_seconds_by_name"],
     }
     if not keep:
         campaign_data_drop(campaign_id=campaign.pk)
@@ -410,7 +414,8 @@ def bench_table(figures: dict) -> list[str]:
             (
                 f"  {name}",
                 f"{count:,} tasks, {figures['sql_by_task'].get(name, 0):,} SQL, "
-                f"{figures['task_seconds_by_name'].get(name, 0):.1f} s",
+                f"{figures['task_seconds_by_name'].get(name, 0):.1f} s "
+                f"({figures['task_cpu_seconds_by_name'].get(name, 0):.1f} s CPU)",
             )
         )
     return [f"  {name:<30}{value}" for name, value in rows]

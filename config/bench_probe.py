@@ -22,7 +22,7 @@ PROFILE_DIR_ENV = "CRM_BENCH_PROFILE_DIR"
 # A profile is written after this many tasks, and when the child exits.
 PROFILE_DUMP_EVERY = 200
 
-_state = {"statements": 0, "started": 0.0, "tasks": 0}
+_state = {"statements": 0, "started": 0.0, "cpu_started": 0.0, "tasks": 0}
 _probe: dict = {}
 
 
@@ -59,6 +59,7 @@ def _task_started(task=None, **kwargs) -> None:
         connection.execute_wrappers.append(_count)
     _state["statements"] = 0
     _state["started"] = time.perf_counter()
+    _state["cpu_started"] = time.process_time()
     if _probe["profiler"] is not None:
         _probe["profiler"].enable()
 
@@ -67,6 +68,7 @@ def _task_done(task=None, **kwargs) -> None:
     if _probe["profiler"] is not None:
         _probe["profiler"].disable()
     elapsed = time.perf_counter() - _state["started"]
+    cpu = time.process_time() - _state["cpu_started"]
     name = task.name if task is not None else "?"
     pipe = _probe["client"].pipeline(transaction=False)
     pipe.incr(f"{KEY_PREFIX}tasks")
@@ -74,6 +76,7 @@ def _task_done(task=None, **kwargs) -> None:
     pipe.hincrby(f"{KEY_PREFIX}tasks_by_name", name, 1)
     pipe.hincrby(f"{KEY_PREFIX}statements_by_name", name, _state["statements"])
     pipe.hincrbyfloat(f"{KEY_PREFIX}seconds_by_name", name, elapsed)
+    pipe.hincrbyfloat(f"{KEY_PREFIX}cpu_seconds_by_name", name, cpu)
     pipe.hset(f"{KEY_PREFIX}peak_rss_kib", str(os.getpid()), peak_rss_kib())
     pipe.execute()
     _state["tasks"] += 1

@@ -53,6 +53,7 @@ def test_bench_prints_a_consistent_json_line(transactional_db, clean_broker):
     )
     assert figures["tasks"] >= 1 + 2  # the chunking, an expansion, a send at least
     assert figures["tasks"] == sum(figures["tasks_by_name"].values())
+    assert figures["task_cpu_seconds_by_name"].keys() == figures["tasks_by_name"].keys()
     assert figures["sql_per_1000_leads"] > 0
     assert len(figures["worker_peak_rss_mb"]) == 1
     assert 0 < figures["max_worker_rss_mb"] == max(figures["worker_peak_rss_mb"])
