@@ -1,5 +1,6 @@
 """The Celery app: settings from Django, one queue per stage, task discovery."""
 
+import gc
 import os
 
 from celery import Celery, signals
@@ -48,6 +49,27 @@ def _close_old_db_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# Allocations between automatic collections of the youngest generation (Python's
+# default: 700). A batch of 2,000 messages allocates hundreds of thousands of
+# short-lived objects.
+GC_YOUNGEST_THRESHOLD = 10_000
+
+
+@signals.worker_process_init.connect
+@signals.worker_ready.connect
+def _gc_tuned_for_batches(**kwargs) -> None:
+    """Keep the garbage collector off the worker's long-lived objects.
+
+    Everything loaded at start-up (Django, Celery, the apps) is frozen out of the
+    collector's reach, and the youngest generation is collected less often. In a
+    benchmark of expanding and sending 100,000 messages in one process, collections
+    took 1.6 s of 7 s of CPU, two thirds of it full collections walking that
+    start-up heap; frozen and so tuned, 0.01 s.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNGEST_THRESHOLD, *gc.get_threshold()[1:])
 
 
 if os.environ.get("CRM_BENCH_PROBE_URL"):
