@@ -20,6 +20,7 @@ from messaging.services.logs import (
     new_send_id,
     send_id_suffix,
 )
+from messaging.sql import bulk_cursor, ids_array
 
 # Chunks one expand task takes together (one transaction, one vendor call of up to
 # 2,000 logs). Chunks are grouped by index (0-9, 10-19, ...); the broker carries
@@ -301,12 +302,12 @@ def _lead_rows(lead_ids: list[int], *, attributes: bool) -> dict[int, _LeadRow]:
             )
             for row in leads
         }
-    with connection.cursor() as cursor:
+    with bulk_cursor() as cursor:
         cursor.execute(
             "SELECT id, name, phone, phones ->> 0, email, emails ->> 0, total_spend,"
             f" visits, {'attributes' if attributes else 'NULL'}, sms_opt_out,"
-            f" email_opt_out FROM {Lead._meta.db_table} WHERE id = ANY(%s)",
-            [lead_ids],
+            f" email_opt_out FROM {Lead._meta.db_table} WHERE id = ANY(%b::bigint[])",
+            [ids_array(lead_ids)],
         )
         return {row[0]: _LeadRow(row) for row in cursor.fetchall()}
 

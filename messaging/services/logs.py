@@ -14,7 +14,12 @@ from django.utils import timezone
 from crm.models import Lead
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_counters_add
-from messaging.sql import copy_rows, insert_ignoring_conflicts
+from messaging.sql import (
+    bulk_cursor,
+    copy_rows,
+    ids_array,
+    insert_ignoring_conflicts,
+)
 
 _TABLE = CommunicationLog._meta.db_table
 _STAGE = "log_insert_stage"
@@ -166,10 +171,11 @@ def _leads_hold(lead_ids: set[int]) -> set[int]:
         return set()
     if connection.vendor != "postgresql":
         return set(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
-    with connection.cursor() as cursor:
+    with bulk_cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Lead._meta.db_table} WHERE id = ANY(%s) FOR KEY SHARE",
-            [list(lead_ids)],
+            f"SELECT id FROM {Lead._meta.db_table}"
+            " WHERE id = ANY(%b::bigint[]) FOR KEY SHARE",
+            [ids_array(lead_ids)],
         )
         return {pk for (pk,) in cursor.fetchall()}
 
