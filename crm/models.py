@@ -53,8 +53,9 @@ class Lead(models.Model):
     segment rules do not scan JSON. Phones are stored in E.164.
     """
 
+    # Indexed first in lead_org_id (below), which serves what this index would.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="leads"
+        Organization, on_delete=models.CASCADE, related_name="leads", db_index=False
     )
     external_id = models.CharField(max_length=128, blank=True, default="")
     name = models.CharField(max_length=200, blank=True, default="")
@@ -83,6 +84,10 @@ class Lead(models.Model):
             ),
         ]
         indexes = [
+            # The organization's leads in id order: the keyset pages that chunk a
+            # segment's audience. Without it the page after an organization's last
+            # lead read every later lead of the others (0.7 s past 1,000,000).
+            models.Index(fields=["organization", "id"], name="lead_org_id"),
             models.Index(fields=["organization", "phone"], name="lead_org_phone"),
             models.Index(fields=["organization", "email"], name="lead_org_email"),
             models.Index(fields=["organization", "total_spend"], name="lead_org_spend"),

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 
 from crm.models import Lead, Organization, Segment
 from crm.rules import compile_rules
@@ -31,6 +32,29 @@ def segment_leads(*, segment: Segment) -> QuerySet[Lead]:
     """The leads of the segment's organization that match its rules."""
     return Lead.objects.filter(organization_id=segment.organization_id).filter(
         compile_rules(segment.rules)
+    )
+
+
+def segment_lead_ids_after(*, segment: Segment, after_id: int, limit: int) -> list[int]:
+    """The next `limit` ids of the segment's leads after `after_id`, in id order.
+
+    A keyset page, read along the (organization, id) index: said as the row
+    comparison `(organization_id, id) > (org, after)`, which only that index can
+    serve. Said as `id > after`, Postgres walked the primary key and filtered by
+    organization, and a page that came up short read every later lead of every
+    other organization (0.5 s past 1,000,000 of them).
+    """
+    table = Lead._meta.db_table
+    after = RawSQL(
+        f'("{table}"."organization_id", "{table}"."id") > (%s, %s)',
+        (segment.organization_id, after_id),
+        output_field=BooleanField(),
+    )
+    return list(
+        segment_leads(segment=segment)
+        .filter(after)
+        .order_by("organization_id", "pk")
+        .values_list("pk", flat=True)[:limit]
     )
 
 

@@ -12,7 +12,7 @@ from campaigns.chunking import new_job_id
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import compile_template, renderer
 from crm.models import Channel, Lead
-from crm.selectors import segment_leads
+from crm.selectors import segment_lead_ids_after
 from messaging.services.dispatches import dispatch_expect
 from messaging.services.logs import (
     NewLog,
@@ -83,11 +83,10 @@ def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
             next_index = last["index"] + 1 if last else 0
             after_id = last["lead_ids"][-1] if last else 0
             size = campaign.effective_chunk_size
-            lead_ids = list(
-                segment_leads(segment=campaign.segment)
-                .filter(pk__gt=after_id)
-                .order_by("pk")
-                .values_list("pk", flat=True)[: size * CHUNKS_PER_PAGE]
+            lead_ids = segment_lead_ids_after(
+                segment=campaign.segment,
+                after_id=after_id,
+                limit=size * CHUNKS_PER_PAGE,
             )
             now = timezone.now()
             chunks = [

@@ -8,7 +8,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.rules import RuleError
-from crm.selectors import leads_matching, segment_leads, segment_preview
+from crm.selectors import (
+    leads_matching,
+    segment_lead_ids_after,
+    segment_leads,
+    segment_preview,
+)
 from crm.services.segments import (
     segment_create,
     segment_refresh_audience,
@@ -197,3 +202,31 @@ def test_preview_of_an_empty_audience_makes_only_the_count_query(organization):
     # then
     assert (preview.count, preview.sample) == (0, [])
     assert len(queries.captured_queries) == 1
+
+
+def test_segment_pages_hold_its_leads_in_id_order_and_no_other_organizations(
+    organization,
+):
+    other = OrganizationFactory()
+    segment = SegmentFactory(
+        organization=organization, rules={"field": "visits", "op": "gte", "value": 5}
+    )
+    expected = []
+    for index in range(12):
+        # Interleaved with another organization's leads, some before and after.
+        LeadFactory(organization=other, visits=9)
+        lead = LeadFactory(organization=organization, visits=index)
+        if index >= 5:
+            expected.append(lead.pk)
+    LeadFactory.create_batch(3, organization=other, visits=9)
+
+    pages, after = [], 0
+    while True:
+        page = segment_lead_ids_after(segment=segment, after_id=after, limit=3)
+        pages.append(page)
+        if len(page) < 3:
+            break
+        after = page[-1]
+
+    assert [pk for page in pages for pk in page] == expected
+    assert [len(page) for page in pages] == [3, 3, 1]
