@@ -96,9 +96,6 @@ def _column_array(values: Sequence) -> object:
     return list(values)
 
 
-_PLAN_SETTINGS = ("enable_nestloop", "enable_seqscan", "enable_bitmapscan")
-
-
 def ids_array(ids: Iterable[int]) -> object:
     """Ids to bind as `%b::bigint[]` on a bulk_cursor, packed in one pass.
 
@@ -108,6 +105,7 @@ def ids_array(ids: Iterable[int]) -> object:
     return _column_array(list(ids))
 
 
+_PLAN_SETTINGS = ("enable_nestloop", "enable_seqscan", "enable_bitmapscan")
 _BY_KEY_PLAN = "; ".join(f"SET LOCAL {name} = off" for name in _PLAN_SETTINGS)
 _DEFAULT_PLAN = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _PLAN_SETTINGS)
 
@@ -241,6 +239,7 @@ def copy_rows(*, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -
 
 
 def _json_as_given(text: str) -> str:
+    """psycopg's JSON dumps for values that are JSON text already."""
     return text
 
 
