@@ -9,24 +9,12 @@ from django.db import connection, connections, transaction
 from crm.models import Lead
 from messaging.models import LogStatus
 from messaging.services.dispatches import dispatch_count_logs
-from messaging.services.logs import NewLog, logs_create, new_send_id
+from messaging.services.logs import NewLog, logs_create
 from tests.campaigns.factories import DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.test_sending import new_logs
 
 pytestmark = pytest.mark.django_db
-
-
-def new_logs(dispatch, leads, body="Hi"):
-    return [
-        NewLog(
-            lead_id=lead.pk,
-            dedupe_key=str(lead.pk),
-            send_id=new_send_id(scope=dispatch.pk, key=lead.pk),
-            recipient=lead.phone,
-            body=f"{body} {lead.name}",
-        )
-        for lead in leads
-    ]
 
 
 def test_a_batch_mixing_existing_and_new_logs_creates_only_the_new_ones():

@@ -20,21 +20,26 @@ from vendors.base import VendorUnavailable
 pytestmark = pytest.mark.django_db
 
 
+def new_logs(dispatch: Dispatch, leads, body: str = "Hi") -> list[NewLog]:
+    """One log to create per lead, keyed by its id, saying `body` and its name."""
+    return [
+        NewLog(
+            lead_id=lead.pk,
+            dedupe_key=str(lead.pk),
+            send_id=new_send_id(scope=dispatch.pk, key=lead.pk),
+            recipient=lead.phone,
+            body=f"{body} {lead.name}",
+        )
+        for lead in leads
+    ]
+
+
 def pending_logs(dispatch: Dispatch, count: int) -> list[CommunicationLog]:
     leads = LeadFactory.create_batch(count, organization=dispatch.organization)
     logs_create(
         dispatch_id=dispatch.pk,
         channel=dispatch.channel,
-        logs=[
-            NewLog(
-                lead_id=lead.pk,
-                dedupe_key=str(lead.pk),
-                send_id=new_send_id(scope=dispatch.pk, key=lead.pk),
-                recipient=lead.phone,
-                body=f"Hi {lead.name}",
-            )
-            for lead in leads
-        ],
+        logs=new_logs(dispatch, leads),
     )
     return list(dispatch.logs.order_by("pk"))
 
