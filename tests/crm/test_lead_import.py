@@ -8,11 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from crm.models import Lead, Organization
-from crm.services.demo_data import demo_leads_csv
+from crm.services import lead_import
+from crm.services.demo_data import demo_leads_create, demo_leads_csv
 from crm.services.lead_import import ImportFileError, lead_import_csv
-from tests.crm.factories import LeadFactory
+from tests.crm.factories import LeadFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -197,8 +199,6 @@ def test_backslashes_tabs_and_newlines_in_values_are_kept(organization):
 
 
 def test_without_fork_the_batches_are_parsed_in_line(organization, monkeypatch):
-    from crm.services import lead_import
-
     monkeypatch.setattr(lead_import, "_FORK", False)
     text = "id,phone,tags\nA1,212 867 5309,vip\nA1,415 555 0199,\nB1,12ab,\n"
 
@@ -208,6 +208,53 @@ def test_without_fork_the_batches_are_parsed_in_line(organization, monkeypatch):
     assert report.rejected == [(4, 'invalid phone "12ab": not a phone number')]
     lead = organization.leads.get()
     assert (lead.phones, lead.tags) == (["+14155550199", "+12128675309"], ["vip"])
+
+
+def analyze_runs_during(action):
+    """How many ANALYZE statements `action` ran on the lead table."""
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        action()
+    return sum(sql.startswith("ANALYZE crm_lead") for sql in statements)
+
+
+def rows_of_new_leads(count):
+    return "id,name\n" + "".join(f"N{i},Lead {i}\n" for i in range(count))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres statistics")
+def test_statistics_are_refreshed_as_a_small_table_grows(organization, monkeypatch):
+    # given: an empty lead table, and a first refresh after 10 new leads
+    monkeypatch.setattr(lead_import, "ANALYZE_FIRST_AT", 10)
+    text = rows_of_new_leads(200)
+
+    # when: 200 new leads come in, 10 a batch
+    runs = analyze_runs_during(lambda: run_import(organization, text, batch_size=10))
+
+    # then: after 10, 40 and 160 of them, so the lookups' plans know the new leads
+    assert runs == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres statistics")
+def test_statistics_of_a_big_table_are_refreshed_once(organization, monkeypatch):
+    # given: 300 leads of another organization that the statistics know of
+    demo_leads_create(organization=OrganizationFactory(slug="other"), count=300)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_lead")
+    monkeypatch.setattr(lead_import, "ANALYZE_FIRST_AT", 10)
+    text = rows_of_new_leads(200)
+
+    # when: 200 new leads come in, 10 a batch
+    runs = analyze_runs_during(lambda: run_import(organization, text, batch_size=10))
+
+    # then: one refresh, for the new organization; the table has not doubled since
+    assert runs == 1
+    assert organization.leads.count() == 200
 
 
 def test_rows_keyed_by_phone_in_one_batch_become_one_lead(organization):
