@@ -1,9 +1,11 @@
 """The benchmark: one campaign to N leads through real workers, against the floor.
 
-It seeds N leads (kept for the next run), runs `shared/bench/floor.py` on the same
-database for the least work any pipeline must do, then launches an SMS campaign to all
-N leads with K worker processes and the simulator at 90% success with no latency, and
-times it from launch until every message is final and the counters reconcile.
+It seeds N leads (kept for the next run), times segment previews over them, runs
+`shared/bench/floor.py` on the same database for the least work any pipeline must
+do, then launches an SMS campaign to all N leads with K worker processes and the
+simulator at 90% success with no latency, and times it from launch until every
+message is final and the counters reconcile. Last, it times a CSV import of new
+leads and the same file again.
 """
 
 import json
@@ -11,7 +13,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -24,6 +26,7 @@ from campaigns.runner import campaign_follow, workers_start
 from campaigns.services.lifecycle import campaign_create, campaign_launch
 from config.bench_probe import KEY_PREFIX, PROBE_URL_ENV, PROFILE_DIR_ENV
 from config.celery import app as celery_app
+from crm.benchmark import import_figures, preview_seconds
 from crm.models import Channel, Lead, Organization, Segment
 from crm.services.demo_data import demo_leads_create
 from crm.services.segments import segment_create
@@ -267,6 +270,7 @@ def bench_run(
     timeout: float = 3600,
     keep: bool = False,
     profile_dir: str = "",
+    import_rows: int = 100_000,
     say=print,
 ) -> dict:
     """Run the benchmark once; the figures, as the JSON line prints them."""
@@ -274,6 +278,8 @@ def bench_run(
     dsn = database_url()
     organization, seed_seconds = bench_leads_ensure(leads=leads)
     say(f"Leads: {leads:,} in organization {organization.slug} ({seed_seconds:.1f} s)")
+    previews = preview_seconds(organization=organization)
+    say(f"Segment previews: {len(previews)} rules, at most {max(previews.values())} s")
     floor = floor_run(leads=leads, dsn=dsn)
     say(
         f"Floor: {floor['seconds']:.2f} s ({floor['leads_per_s']:,} leads/s) "
@@ -377,6 +383,13 @@ def bench_run(
     }
     if not keep:
         campaign_data_drop(campaign_id=campaign.pk)
+    figures["preview_seconds"] = previews
+    figures["max_preview_seconds"] = max(previews.values())
+    if import_rows:
+        say(f"Importing {import_rows:,} CSV rows, twice")
+        figures["import"] = asdict(
+            import_figures(rows=import_rows, directory=Path(settings.VAR_DIR))
+        )
     return figures
 
 
@@ -418,4 +431,16 @@ def bench_table(figures: dict) -> list[str]:
                 f"({figures['task_cpu_seconds_by_name'].get(name, 0):.1f} s CPU)",
             )
         )
+    rows.append(("segment preview, slowest", f"{figures['max_preview_seconds']} s"))
+    rows += [(f"  {name}", f"{s} s") for name, s in figures["preview_seconds"].items()]
+    if "import" in figures:
+        done = figures["import"]
+        rows += [
+            ("CSV import", f"{done['rows']:,} rows"),
+            ("  new leads", f"{done['new_seconds']} s, {done['new_rows_per_s']:,}/s"),
+            (
+                "  again (updates)",
+                f"{done['update_seconds']} s, {done['update_rows_per_s']:,}/s",
+            ),
+        ]
     return [f"  {name:<30}{value}" for name, value in rows]

@@ -9,6 +9,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from crm.benchmark import IMPORT_ORGANIZATION_SLUG, PREVIEW_RULES
+from crm.models import Lead
+
 pytestmark = pytest.mark.integration
 
 REQUIRED_KEYS = {
@@ -36,7 +39,9 @@ def clean_broker():
 def test_bench_prints_a_consistent_json_line(transactional_db, clean_broker):
     # given / when: the benchmark at a small size with one worker
     out = StringIO()
-    call_command("bench", leads=300, workers=1, timeout=180, stdout=out)
+    call_command(
+        "bench", leads=300, workers=1, timeout=180, import_rows=200, stdout=out
+    )
 
     # then: its last line is the JSON figures, and they agree with each other
     lines = out.getvalue().strip().splitlines()
@@ -61,6 +66,17 @@ def test_bench_prints_a_consistent_json_line(transactional_db, clean_broker):
     assert stages["launched"] <= stages["final"] <= stages["reconciled"]
     assert stages["reconciled"] == figures["seconds"]
     assert any("ratio to floor" in line for line in lines)
+    # the previews over the same leads, and the import of new leads then updates
+    assert set(figures["preview_seconds"]) == set(PREVIEW_RULES)
+    assert figures["max_preview_seconds"] == max(figures["preview_seconds"].values())
+    assert all(seconds > 0 for seconds in figures["preview_seconds"].values())
+    imported = figures["import"]
+    assert imported["rows"] == 200
+    assert imported["new_rows_per_s"] == pytest.approx(
+        200 / imported["new_seconds"], rel=0.05
+    )
+    assert imported["update_rows_per_s"] > 0
+    assert not Lead.objects.filter(organization__slug=IMPORT_ORGANIZATION_SLUG).exists()
 
 
 def test_bench_refuses_without_redis(settings):

@@ -10,7 +10,8 @@ from campaigns.benchmark import BenchmarkError, bench_run, bench_table
 class Command(BaseCommand):
     help = (
         "Send one SMS campaign to N seeded leads through K real workers (Postgres and "
-        "Redis) and report its figures, with the database floor measured alongside."
+        "Redis) and report its figures, with the database floor measured alongside; "
+        "time segment previews over those leads and a CSV import too."
     )
 
     def add_arguments(self, parser):
@@ -31,16 +32,33 @@ class Command(BaseCommand):
             help="keep the campaign's logs and receipts (deleted by default)",
         )
         parser.add_argument(
+            "--import-rows",
+            type=int,
+            default=100_000,
+            help="CSV rows to time an import of, after the campaign (0: none)",
+        )
+        parser.add_argument(
             "--profile-dir",
             default="",
             help="run cProfile in each worker child and write its stats here",
         )
 
     def handle(
-        self, *args, leads, workers, concurrency, timeout, keep, profile_dir, **options
+        self,
+        *args,
+        leads,
+        workers,
+        concurrency,
+        timeout,
+        keep,
+        import_rows,
+        profile_dir,
+        **options,
     ):
         if leads < 1 or workers < 1:
             raise CommandError("--leads and --workers must be at least 1")
+        if import_rows < 0:
+            raise CommandError("--import-rows cannot be negative")
         try:
             figures = bench_run(
                 leads=leads,
@@ -48,6 +66,7 @@ class Command(BaseCommand):
                 concurrency=concurrency,
                 timeout=timeout,
                 keep=keep,
+                import_rows=import_rows,
                 profile_dir=profile_dir,
                 say=self.stdout.write,
             )
