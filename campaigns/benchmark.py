@@ -58,6 +58,9 @@ WORKER_SETTINGS = {
     "SIMULATOR_RECEIPT_DELAY_MS": "0",
     "MESSAGING_RETRY_BASE_SECONDS": "0.2",
 }
+# How often the run reads its campaign: the end is seen this late at most. At the
+# follow loop's default 0.2 s, 0.1 s on average, over 1% of a 7 s run.
+FOLLOW_EVERY_SECONDS = 0.05
 STAGES = ("launched", "chunked", "expanded", "sent", "final", "reconciled")
 
 
@@ -345,7 +348,12 @@ def bench_run(
                 workers_cpu.read(process.pid for process in processes)
                 database_cpu.read(_database_backends())
 
-        campaign_follow(campaign_id=campaign.pk, timeout=timeout, on_tick=tick)
+        campaign_follow(
+            campaign_id=campaign.pk,
+            timeout=timeout,
+            on_tick=tick,
+            poll_every=FOLLOW_EVERY_SECONDS,
+        )
         stages.mark("final")
         reconciliation = dispatch_reconcile(
             dispatch_id=launch.campaign.dispatch_id, repair=False
