@@ -23,6 +23,21 @@ def dispatches_with_due_logs(*, now: datetime) -> Iterator[tuple[int, int]]:
     yield from rows
 
 
+def dispatch_left_to_send(*, dispatch_id: int) -> bool:
+    """Whether the dispatch has messages still to make or to send (retries included):
+    once it has none, only their receipts are left to wait for."""
+    dispatch = (
+        Dispatch.objects.filter(pk=dispatch_id)
+        .values("expected_audience", "audience", "pending")
+        .first()
+    )
+    return dispatch is not None and (
+        dispatch["expected_audience"] is None
+        or dispatch["audience"] < dispatch["expected_audience"]
+        or dispatch["pending"] > 0
+    )
+
+
 def retried_count(*, dispatch_id: int) -> int:
     """Logs that needed more than one attempt."""
     return CommunicationLog.objects.filter(

@@ -1,6 +1,7 @@
 """Sending: atomic claims, one vendor call per batch, every outcome recorded exactly."""
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -256,3 +257,37 @@ def test_every_retry_of_a_batch_has_a_send_waiting_for_it(settings, monkeypatch)
     assert len(scheduled) == 2
     assert min(scheduled) <= min(dues) + 0.1
     assert max(scheduled) >= max(dues)
+
+
+@pytest.mark.parametrize(
+    ("expected", "polls"),
+    [(3, ["at once"]), (5, [])],
+    ids=["the last messages", "more to come"],
+)
+def test_the_last_sends_of_a_dispatch_poll_for_receipts_at_once(
+    monkeypatch, expected, polls
+):
+    from messaging import tasks
+
+    # given: a dispatch of `expected` messages, 3 of them made; a receipt poll
+    # from this process already scheduled, a second away
+    dispatch = DispatchFactory()
+    pending_logs(dispatch, 3)
+    Dispatch.objects.filter(pk=dispatch.pk).update(expected_audience=expected)
+    monkeypatch.setitem(tasks._next_poll, "at", time.monotonic() + 1.0)
+    scheduled = []
+    monkeypatch.setattr(
+        tasks.poll_receipts,
+        "apply_async",
+        lambda countdown: scheduled.append(countdown),
+    )
+
+    # when: the 3 are sent
+    outcome = send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    tasks.after_send(dispatch_id=dispatch.pk, outcome=outcome)
+
+    # then: with nothing left to send, their receipts are polled for as soon as they
+    # are due, not a second later; with more to come, the poll scheduled stands
+    at_once = tasks._receipt_wait()
+    assert ["at once" for countdown in scheduled if countdown == at_once] == polls
+    assert len(scheduled) == len(polls)
