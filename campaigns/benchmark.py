@@ -85,8 +85,8 @@ class _Stages:
         expected = dispatch.expected_audience
         if expected is not None and dispatch.audience >= expected:
             self.mark("expanded")
-            if dispatch.pending == 0:
-                self.mark("sent")
+        if dispatch.all_sent:
+            self.mark("sent")
 
 
 def bench_check() -> None:

@@ -57,6 +57,16 @@ class Dispatch(models.Model):
     def __str__(self) -> str:
         return self.label
 
+    @property
+    def all_sent(self) -> bool:
+        """Every log the owner will create is made and none is left to send
+        (retries included): only receipts may still be awaited."""
+        return (
+            self.expected_audience is not None
+            and self.audience >= self.expected_audience
+            and self.pending == 0
+        )
+
 
 class LogStatus(models.TextChoices):
     PENDING = "pending", "Pending"

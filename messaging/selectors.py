@@ -28,14 +28,10 @@ def dispatch_left_to_send(*, dispatch_id: int) -> bool:
     once it has none, only their receipts are left to wait for."""
     dispatch = (
         Dispatch.objects.filter(pk=dispatch_id)
-        .values("expected_audience", "audience", "pending")
+        .only("expected_audience", "audience", "pending")
         .first()
     )
-    return dispatch is not None and (
-        dispatch["expected_audience"] is None
-        or dispatch["audience"] < dispatch["expected_audience"]
-        or dispatch["pending"] > 0
-    )
+    return dispatch is not None and not dispatch.all_sent
 
 
 def retried_count(*, dispatch_id: int) -> int:

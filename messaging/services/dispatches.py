@@ -96,11 +96,8 @@ def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
 
 
 def _all_final(dispatch: Dispatch) -> bool:
-    return (
-        dispatch.expected_audience is not None
-        and dispatch.audience >= dispatch.expected_audience
-        and dispatch.pending == 0
-        and dispatch.sent == dispatch.delivered + dispatch.undelivered
+    return dispatch.all_sent and dispatch.sent == (
+        dispatch.delivered + dispatch.undelivered
     )
 
 
