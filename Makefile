@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/crm
 
-.PHONY: install demo test lint worker beat web bench migrate
+.PHONY: install demo test test-rabbitmq lint worker beat web bench migrate
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -28,6 +28,11 @@ demo: migrate
 test: install
 	@DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m config.check_postgres
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## The integration suite (real workers: the pipeline, worker deaths) on RabbitMQ.
+test-rabbitmq: install
+	$(MAKE) test CELERY_TEST_BROKER_URL="$${CELERY_TEST_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672//}" \
+		PYTEST_ARGS="-m integration tests/integration $(PYTEST_ARGS)"
 
 lint: install
 	$(VENV)/bin/ruff check .

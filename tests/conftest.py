@@ -1,11 +1,13 @@
 """Fixtures shared by the whole suite."""
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 
 def pytest_report_header(config):
-    return f"database: {connection.vendor}"
+    broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
+    return [f"database: {connection.vendor}", f"broker: {broker}"]
 
 
 @pytest.fixture

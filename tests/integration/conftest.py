@@ -10,19 +10,35 @@ from django.conf import settings
 from django.db import connection
 
 from campaigns.tasks import sweep as sweep_chunks
+from config.celery import app
 from config.workers import worker_processes
 from messaging.tasks import send_due, sweep
 
 OUTPUT_DIR = Path(settings.BASE_DIR) / "test-output"
 
 
+def on_rabbitmq() -> bool:
+    return settings.CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def _empty_broker(client: redis.Redis) -> None:
+    client.flushdb()
+    if on_rabbitmq():
+        app.control.purge()
+
+
 @pytest.fixture
 def clean_broker():
-    """An empty broker (and simulator state) for the test, whatever ran before."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
+    """An empty broker (and simulator state) for the test, whatever ran before.
+
+    Yields the Redis client of the simulator's state: the broker itself on Redis, the
+    simulator's own database beside RabbitMQ.
+    """
+    url = settings.SIMULATOR_REDIS_URL if on_rabbitmq() else settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(url)
+    _empty_broker(client)
     yield client
-    client.flushdb()
+    _empty_broker(client)
 
 
 @pytest.fixture
