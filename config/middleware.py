@@ -6,6 +6,7 @@ import uuid
 from urllib.parse import unquote_plus
 
 import structlog
+from django.core.signals import request_finished
 
 logger = structlog.get_logger("crm.request")
 
@@ -36,19 +37,25 @@ class RequestLogMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            response[HEADER] = request_id
-            user = getattr(request, "user", None)
-            logger.info(
-                "request",
-                method=request.method,
-                path=request.path,
-                query=unquote_plus(request.META.get("QUERY_STRING", "")),
-                status=response.status_code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                user_id=user.pk if user is not None else None,
-            )
-            return response
-        finally:
-            structlog.contextvars.clear_contextvars()
+        response = self.get_response(request)
+        response[HEADER] = request_id
+        user = getattr(request, "user", None)
+        logger.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            query=unquote_plus(request.META.get("QUERY_STRING", "")),
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            user_id=user.pk if user is not None else None,
+        )
+        return response
+
+
+def _forget_request(**kwargs) -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+# Django logs a 4xx or 5xx response (django.request) after the middleware has
+# answered: the id stays bound until the response is finished.
+request_finished.connect(_forget_request, dispatch_uid="crm-request-log-forget")

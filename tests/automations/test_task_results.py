@@ -48,7 +48,10 @@ def test_automation_job_results_keep_no_message_text_or_payment_link(start_worke
     wait_for(
         lambda: (
             TaskResult.objects.filter(
-                task_name__in=["automations.send_dunning", "automations.send_reminders"],
+                task_name__in=[
+                    "automations.send_dunning",
+                    "automations.send_reminders",
+                ],
                 status="SUCCESS",
             ).count()
             == 2
