@@ -3,6 +3,7 @@ fields that carry message text dropped, wherever they appear in a line."""
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 # A run of digits with the separators people type (space, dot, dash, parentheses),
 # optionally after a +: E.164 and numbers as imported ("(202) 555-0100").
@@ -55,7 +56,13 @@ def mask_phone(match: re.Match) -> str:
 
 
 def mask_text(text: str) -> str:
-    """The text with every phone number and email address in it masked."""
+    """The text with every phone number and email address in it masked.
+
+    Percent-encoded text (a URL in a request line) is decoded first: `%2B1...` and
+    `%40` are a number and an address too.
+    """
+    if "%" in text:
+        text = unquote(text)
     text = _EMAIL.sub(r"\1***@\2", text)
     return _PHONE.sub(mask_phone, text)
 

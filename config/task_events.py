@@ -21,8 +21,9 @@ from config.metrics import TASK_RUNTIME_SECONDS
 logger = structlog.get_logger("crm.tasks")
 
 REQUEST_ID_HEADER = "request_id"
-# Arguments bound to the context by name when a task takes them.
-BOUND_ARGUMENTS = ("campaign_id", "dispatch_id", "org_id", "import_id")
+# Arguments bound to the context by name when a task takes them, or takes a dict
+# (a chunk's message) holding them.
+BOUND_ARGUMENTS = ("campaign_id", "dispatch_id", "org_id", "import_id", "job_id")
 # When each running task started (time.perf_counter()) and, for a task run eagerly
 # inside its caller, the caller's context to restore after it.
 _runs: dict[str, tuple[float, dict | None]] = {}
@@ -36,13 +37,16 @@ def _parameters(task_name: str, run) -> tuple[str, ...]:
         return ()
 
 
-def _bound_arguments(task, args, kwargs) -> dict[str, int]:
+def _bound_arguments(task, args, kwargs) -> dict[str, int | str]:
     named = dict(zip(_parameters(task.name, task.run), args or (), strict=False))
     named.update(kwargs or {})
+    for value in list(named.values()):
+        if isinstance(value, dict):
+            named.update({key: value[key] for key in BOUND_ARGUMENTS if key in value})
     return {
         name: named[name]
         for name in BOUND_ARGUMENTS
-        if isinstance(named.get(name), int)
+        if isinstance(named.get(name), int | str)
     }
 
 

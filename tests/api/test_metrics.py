@@ -24,12 +24,17 @@ def scrape(client, **headers):
     return client.get("/metrics", **headers)
 
 
-def test_metrics_are_off_without_a_token_setting(client, settings):
+def test_metrics_answer_while_a_token_is_set_and_are_off_without_one(client, settings):
+    # Given a token set, then none
+    settings.METRICS_TOKEN = TOKEN
+    on = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     settings.METRICS_TOKEN = ""
 
-    response = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    # When scraped with the token that was set
+    off = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
 
-    assert response.status_code == 404
+    # Then it answers only while the setting holds a token
+    assert (on.status_code, off.status_code) == (200, 404)
 
 
 def test_metrics_ask_for_the_bearer_token(client, settings):

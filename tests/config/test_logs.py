@@ -40,6 +40,7 @@ def test_phone_numbers_and_emails_are_masked_wherever_they_appear(json_lines):
     log.info("lookup", note=f"{PHONE_FORMS[0]} or ann.lee@example.com")
     log.info("nested", found={"contacts": PHONE_FORMS[1:] + ["bo@example.org"]})
     stdlib.warning("Not Found: /api/leads/%s", PHONE_FORMS[0])
+    stdlib.info('"GET /api/leads?search=%s HTTP/1.1" 200', "%2B12025550143")
     try:
         raise ValueError("duplicate key (email)=(ann.lee@example.com)")
     except ValueError:
@@ -48,13 +49,14 @@ def test_phone_numbers_and_emails_are_masked_wherever_they_appear(json_lines):
     # Then every line is JSON, and none holds a number or an address, only masks
     lines = json_lines()
     text = json.dumps(lines)
-    assert len(lines) == 4
-    for personal in [*PHONE_FORMS, "2025550143", "ann.lee@", "bo@example"]:
+    assert len(lines) == 5
+    for personal in [*PHONE_FORMS, "2025550143", "ann.lee@", "bo@example", "%2B"]:
         assert personal not in text
     assert lines[0]["note"] == "+1202***0143 or a***@example.com"
     assert lines[1]["found"]["contacts"][0] == "202***0143"
     assert lines[2]["event"] == "Not Found: /api/leads/+1202***0143"
-    assert "a***@example.com" in lines[3]["exception"]
+    assert lines[3]["event"] == '"GET /api/leads?search=+1202***0143 HTTP/1.1" 200'
+    assert "a***@example.com" in lines[4]["exception"]
 
 
 def test_message_text_fields_are_never_written(json_lines):
