@@ -14,6 +14,7 @@ from functools import cache
 
 import structlog
 from celery import signals
+from celery.utils.log import mlevel
 from django.conf import settings
 
 from config.metrics import TASK_RUNTIME_SECONDS
@@ -108,8 +109,19 @@ def _on_postrun(task_id=None, task=None, retval=None, state=None, **extra) -> No
 def _keep_project_logging(loglevel=None, **kwargs) -> None:
     """Celery leaves settings.LOGGING's handlers and format alone (a receiver of this
     signal tells it to); its --loglevel applies unless LOG_LEVEL is set."""
+    _apply_celery_level(loglevel)
+
+
+def _level_after_django_setup(sender=None, **kwargs) -> None:
+    """Celery's Django fixup runs django.setup() again at worker init, setting the
+    root level from settings.LOGGING: a worker started inside another process (the
+    demo's) still logs at its own level."""
+    _apply_celery_level(getattr(sender, "loglevel", None))
+
+
+def _apply_celery_level(loglevel) -> None:
     if not settings.LOG_LEVEL and loglevel:
-        logging.getLogger().setLevel(loglevel)
+        logging.getLogger().setLevel(mlevel(loglevel))
 
 
 def _quiet_banner_for_json(instance=None, **kwargs) -> None:
@@ -127,6 +139,9 @@ def connect() -> None:
     signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="crm-log-post")
     signals.setup_logging.connect(
         _keep_project_logging, weak=False, dispatch_uid="crm-log-setup"
+    )
+    signals.worker_init.connect(
+        _level_after_django_setup, weak=False, dispatch_uid="crm-log-level"
     )
     signals.celeryd_init.connect(
         _quiet_banner_for_json, weak=False, dispatch_uid="crm-log-quiet"
