@@ -7,12 +7,14 @@ twice. Work is found again from the database by the next scan if a job is lost.
 
 Every task is tried AUTOMATIONS_JOB_ATTEMPTS times with exponential backoff and
 jitter, and keeps its result in django-celery-results, so a job that failed for
-good is visible (state FAILURE, with its traceback) in the admin.
+good is visible (state FAILURE, with its traceback) in the admin. The jobs' message
+texts and payment links travel to the worker but are not kept there: the results
+table stores each task's `argsrepr`, and a job task's says only how many jobs.
 """
 
 import datetime as dt
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -36,6 +38,33 @@ JOB = {
 }
 
 
+class JobsTask(Task):
+    """A task taking (org_id, jobs): what it records of its arguments (the results
+    table's task_args, Celery's own log lines) is the organization and a count,
+    never the jobs' message texts or payment links. Retries publish through here
+    too, so every attempt's record says the same."""
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        options.setdefault("argsrepr", _opaque(args or ()))
+        options.setdefault("kwargsrepr", _opaque(kwargs or {}))
+        return super().apply_async(args, kwargs, **options)
+
+
+def _opaque(arguments: tuple | list | dict) -> str:
+    """A repr of the arguments with only their numbers shown."""
+
+    def shown(value) -> str:
+        if value is None or isinstance(value, int | float):
+            return repr(value)
+        if isinstance(value, list | tuple | dict):
+            return f"<{len(value)} items>"
+        return f"<{type(value).__name__}>"
+
+    if isinstance(arguments, dict):
+        return "{" + ", ".join(f"{k!r}: {shown(v)}" for k, v in arguments.items()) + "}"
+    return "(" + ", ".join(shown(value) for value in arguments) + ")"
+
+
 def _enqueue(task, jobs_by_org: dict[int, list[dict]]) -> int:
     enqueued = 0
     for org_id, jobs in jobs_by_org.items():
@@ -55,7 +84,7 @@ def scan_reminders() -> dict:
     }
 
 
-@shared_task(name="automations.send_reminders", **JOB)
+@shared_task(name="automations.send_reminders", base=JobsTask, **JOB)
 def send_reminders(org_id: int, jobs: list[dict]) -> int:
     return reminders.reminders_send(org_id=org_id, jobs=jobs)
 
@@ -70,7 +99,7 @@ def scan_dunning() -> dict:
     }
 
 
-@shared_task(name="automations.send_dunning", **JOB)
+@shared_task(name="automations.send_dunning", base=JobsTask, **JOB)
 def send_dunning(org_id: int, jobs: list[dict]) -> int:
     return dunning.dunning_send(org_id=org_id, jobs=jobs)
 
@@ -86,7 +115,7 @@ def advance_nurture() -> dict:
     }
 
 
-@shared_task(name="automations.send_nurture_steps", **JOB)
+@shared_task(name="automations.send_nurture_steps", base=JobsTask, **JOB)
 def send_nurture_steps(org_id: int, jobs: list[dict]) -> int:
     return nurture.nurture_send_steps(org_id=org_id, jobs=jobs)
 

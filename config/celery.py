@@ -6,6 +6,7 @@ import os
 from celery import Celery, signals
 from kombu import Queue as KombuQueue
 
+from config import task_events
 from config.queues import ROUTES, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -34,6 +35,7 @@ def _declare_queues() -> None:
 
 _declare_queues()
 app.autodiscover_tasks()
+task_events.connect()
 
 
 @signals.task_prerun.connect

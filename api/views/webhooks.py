@@ -5,6 +5,7 @@ against replays) is the authentication, so a bad one is a 403 before anything is
 read or stored.
 """
 
+import structlog
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -21,6 +22,8 @@ from messaging.tasks import process_receipts
 from vendors.base import InvalidPayload, VendorAdapter
 from vendors.registry import ADAPTERS, get_adapter
 
+logger = structlog.get_logger(__name__)
+
 
 class _RawBody(BaseParser):
     """Any content type: the body is verified as bytes, never parsed by DRF."""
@@ -34,11 +37,25 @@ class _RawBody(BaseParser):
 def _verified_adapter(request, vendor: str) -> VendorAdapter:
     # Only registered names: the registry would import any dotted path it is given.
     if vendor not in ADAPTERS:
+        _rejected(request, vendor, reason="unknown_vendor")
         raise exceptions.NotFound(f"unknown vendor {vendor!r}")
     adapter = get_adapter(vendor)
     if not adapter.verify_signature(body=request.body, headers=request.headers):
+        _rejected(request, vendor, reason="bad_signature")
         raise exceptions.PermissionDenied("missing, invalid or expired signature")
     return adapter
+
+
+def _rejected(request, vendor: str, *, reason: str, detail: str = "") -> None:
+    """One line per callback refused: which vendor, which endpoint, and why."""
+    logger.warning(
+        "webhook_rejected",
+        vendor=vendor[:40],
+        path=request.path[:200],
+        reason=reason,
+        detail=detail[:200],
+        size=len(request.body),
+    )
 
 
 class _Webhook(APIView):
@@ -46,6 +63,10 @@ class _Webhook(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [WebhookRateThrottle]
     parser_classes = [_RawBody]
+
+    def throttled(self, request, wait):
+        _rejected(request, self.kwargs.get("vendor", ""), reason="throttled")
+        super().throttled(request, wait)
 
 
 _RESPONSES = {
@@ -78,6 +99,7 @@ class ReceiptsWebhook(_Webhook):
                 body=request.body, headers=request.headers
             )
         except InvalidPayload as error:
+            _rejected(request, vendor, reason="invalid_payload", detail=str(error))
             raise exceptions.ValidationError({"body": [str(error)]}) from error
         # Stored first, applied by a worker: the vendor gets its answer at once, and
         # a repeated receipt is stored once (unique), so it is never counted twice.
@@ -113,6 +135,7 @@ class InboundWebhook(_Webhook):
         try:
             messages = adapter.parse_inbound(body=request.body, headers=request.headers)
         except InvalidPayload as error:
+            _rejected(request, vendor, reason="invalid_payload", detail=str(error))
             raise exceptions.ValidationError({"body": [str(error)]}) from error
         outcome = inbound_handle(messages=messages, vendor=adapter.name)
         return Response(

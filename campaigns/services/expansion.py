@@ -4,6 +4,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import structlog
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -74,6 +75,7 @@ def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
                 .select_related("segment")
                 .get(pk=campaign_id)
             )
+            structlog.contextvars.bind_contextvars(dispatch_id=campaign.dispatch_id)
             if campaign.chunking_done or campaign.status not in (
                 Campaign.Status.RUNNING,
                 Campaign.Status.PAUSED,
@@ -177,6 +179,9 @@ def chunk_expand(
         if chunk is None:
             return None
         campaign = chunk.campaign
+        structlog.contextvars.bind_contextvars(
+            campaign_id=campaign.pk, dispatch_id=campaign.dispatch_id, job_id=job_id
+        )
         if campaign.status == Campaign.Status.CANCELLED:
             chunk.status = CampaignChunk.Status.CANCELLED
             chunk.save(update_fields=["status"])

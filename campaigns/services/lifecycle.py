@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,6 +25,8 @@ CANCELLABLE = (
     Campaign.Status.PAUSED,
 )
 FINISH_TASK = "campaigns.mark_completed"
+
+logger = structlog.get_logger(__name__)
 
 
 class CampaignStateError(Exception):
@@ -156,6 +159,15 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
         campaign.total_chunks = -(-total_leads // chunk_size)
         campaign.save()
         transaction.on_commit(lambda: chunk_campaign.delay(campaign.pk))
+    structlog.contextvars.bind_contextvars(
+        campaign_id=campaign.pk, dispatch_id=campaign.dispatch_id
+    )
+    logger.info(
+        "campaign_launched",
+        total_leads=total_leads,
+        total_chunks=campaign.total_chunks,
+        chunk_size=chunk_size,
+    )
     return LaunchResult(
         campaign=campaign,
         total_leads=total_leads,

@@ -8,8 +8,10 @@ and Redis (or RabbitMQ) as separate web, worker and beat processes.
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.logs import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -162,17 +164,6 @@ HEALTH_BEAT_MAX_AGE_SECONDS = env_int("HEALTH_BEAT_MAX_AGE_SECONDS", 300)
 # Where workers count tasks and beat their heart; the broker's Redis when unset.
 MONITORING_REDIS_URL = env_str("MONITORING_REDIS_URL", "")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
-
 # --- Celery ---------------------------------------------------------------------
 # No broker configured means the embedded default: an in-memory broker that only a
 # worker inside the same process can consume (see campaigns' demo command).
@@ -251,3 +242,19 @@ SIMULATOR_RECEIPT_DELAY_MS = env_int("SIMULATOR_RECEIPT_DELAY_MS", 200)
 SIMULATOR_SEED = env_str("SIMULATOR_SEED", "")
 SIMULATOR_WEBHOOK_SECRET = env_str("SIMULATOR_WEBHOOK_SECRET", "simulator-dev-secret")
 SIMULATOR_REDIS_URL = env_str("SIMULATOR_REDIS_URL", "")
+
+# --- Logs and metrics -----------------------------------------------------------
+# One JSON object a line with LOG_FORMAT=json, readable console lines otherwise;
+# phone numbers and email addresses are masked in every line (config.redaction).
+LOG_FORMAT = env_str("LOG_FORMAT", "console")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(
+        f"LOG_FORMAT must be json or console, got {LOG_FORMAT!r}"
+    )
+# Unset, a Celery process logs at its --loglevel; set, every process logs at this.
+LOG_LEVEL = env_str("LOG_LEVEL", "")
+LOGGING = logging_config(json=LOG_FORMAT == "json", level=LOG_LEVEL or "INFO")
+configure_structlog()
+MIDDLEWARE = ["config.middleware.RequestLogMiddleware", *MIDDLEWARE]
+# The bearer token /metrics asks for; empty, the endpoint is off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")

@@ -1,18 +1,21 @@
 """Sending: claim due logs atomically, call the vendor once a batch, record outcomes."""
 
-import logging
 import random
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import (
@@ -24,7 +27,7 @@ from messaging.sql import by_key_plan, update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
 from vendors.registry import get_adapter
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 # One vendor call per claimed batch. 200 matches the largest chunk, so a chunk's logs
 # usually go out in one call; the adapter splits further to its vendor's own limit.
@@ -154,12 +157,19 @@ def _send_claimed(
         )
         for log in claimed
     ]
+    started = time.perf_counter()
     try:
         results = adapter.send_batch(messages)
     except VendorUnavailable as error:
+        _observe_vendor_call(
+            adapter=adapter.name,
+            dispatch_id=dispatch_id,
+            seconds=time.perf_counter() - started,
+            messages=len(messages),
+            error=error,
+        )
         # The whole batch is retried as data, like any retryable failure: the logs
         # go back to pending with a backoff instead of a long Celery countdown.
-        logger.warning("vendor %s unavailable: %s", adapter.name, error)
         results = [
             SendResult(
                 send_id=log.send_id,
@@ -172,9 +182,59 @@ def _send_claimed(
             )
             for log in claimed
         ]
+    else:
+        _observe_vendor_call(
+            adapter=adapter.name,
+            dispatch_id=dispatch_id,
+            seconds=time.perf_counter() - started,
+            messages=len(messages),
+            results=results,
+        )
     return logs_record_results(
         dispatch_id=dispatch_id, vendor=adapter.name, claimed=claimed, results=results
     )
+
+
+def _observe_vendor_call(
+    *,
+    adapter: str,
+    dispatch_id: int,
+    seconds: float,
+    messages: int,
+    results: Sequence[SendResult] = (),
+    error: VendorUnavailable | None = None,
+) -> None:
+    """One log line and one latency observation per vendor call: how many messages
+    it carried and what became of them, never who they were for or what they said."""
+    if error is None:
+        outcome = "ok"
+        refused = Counter(
+            result.error_code or "unknown" for result in results if not result.accepted
+        )
+        retryable = sum(
+            1 for result in results if not result.accepted and result.retryable
+        )
+    else:
+        outcome = "unavailable"
+        refused = Counter({VENDOR_UNAVAILABLE: messages})
+        retryable = messages
+    VENDOR_REQUEST_SECONDS.labels(adapter, outcome).observe(seconds)
+    for code, count in refused.items():
+        VENDOR_ERRORS.labels(adapter, code).inc(count)
+    fields = {
+        "vendor": adapter,
+        "dispatch_id": dispatch_id,
+        "outcome": outcome,
+        "messages": messages,
+        "ok": messages - refused.total(),
+        "failed": refused.total() - retryable,
+        "retryable": retryable,
+        "ms": round(seconds * 1000, 1),
+    }
+    if error is not None:
+        logger.warning("vendor_call", error=str(error)[:255], **fields)
+    else:
+        logger.info("vendor_call", **fields)
 
 
 def logs_record_results(
