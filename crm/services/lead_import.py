@@ -32,6 +32,7 @@ from crm.services.lead_bulk import (
     lead_values_insert,
     lead_values_update,
 )
+from crm.spreadsheet import formula_unescaped
 
 # A batch is one lookup query, one read of the leads it matched and one COPY. On
 # 100,000 rows, batches of 250, 1,000 and 5,000 took 15.0, 14.7 and 14.3 s: the
@@ -523,6 +524,8 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
         text = cells[column.index].strip()
         if not text:
             continue
+        if text[0] == "'":  # as the export escapes a formula (crm.spreadsheet)
+            text = formula_unescaped(text)
         name = column.field
         if name == "phones":
             phone_cells.append(text)
