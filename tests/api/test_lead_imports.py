@@ -9,11 +9,13 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.db import OperationalError
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from hypothesis import HealthCheck, given, settings
 
 from api.models import LeadImport, LeadImportChunk
 from api.services import lead_imports
 from api.services.lead_imports import lead_import_run, lead_import_sweep
 from crm.models import Lead
+from tests.crm.csv_strategies import any_csv_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +252,30 @@ def test_the_sweeper_is_scheduled_every_minute():
         60,
         "seconds",
     )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=any_csv_bytes)
+def test_any_uploaded_bytes_end_done_or_failed_never_a_500(
+    api, django_capture_on_commit_callbacks, enqueued, data
+):
+    # given any bytes as an uploaded file
+    # when they are uploaded, and imported if they are accepted
+    response = upload(api, data, django_capture_on_commit_callbacks)
+    assert response.status_code in (202, 400), response.content
+    if response.status_code == 400:
+        assert response.json()["file"]
+        return
+    lead_import_run(import_id=enqueued[-1])
+    report = api.get(f"/api/lead-imports/{enqueued[-1]}").json()
+
+    # then the import is final: done with every row read imported or rejected by
+    # line, or failed with the reason
+    assert report["status"] in ("done", "failed")
+    accounted = report["created"] + report["updated"] + report["rejected_count"]
+    assert accounted == report["rows_read"]
+    assert report["status"] == "done" or report["error"]
