@@ -46,6 +46,7 @@ class LeadImport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # runs started
     # Last sign of life: when it was queued (or queued again), or made progress.
     heartbeat_at = models.DateTimeField(default=timezone.now)
 

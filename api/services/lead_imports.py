@@ -34,6 +34,9 @@ CHUNK_SIZE = 1024 * 1024
 # Progress is written at most this often: a row update per batch would cost more.
 HEARTBEAT_EVERY = timedelta(seconds=5)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+# Runs an import may start: a transient error that always comes back (a statement
+# timeout is an OperationalError too) must not queue it again for ever.
+MAX_ATTEMPTS = 10
 
 
 def lead_import_start(
@@ -54,7 +57,6 @@ def lead_import_start(
             organization=organization,
             created_by=created_by,
             filename="".join(c for c in filename if c.isprintable())[:255],
-            heartbeat_at=timezone.now(),
         )
         index = 0
         while chunk := file.read(CHUNK_SIZE):
@@ -106,9 +108,18 @@ def lead_import_run(*, import_id: int) -> LeadImport | None:
         )
         if upload is None or upload.status != LeadImport.Status.QUEUED:
             return upload
+        if upload.attempts >= MAX_ATTEMPTS:
+            _finish(
+                upload,
+                ImportReport(),
+                status=LeadImport.Status.FAILED,
+                error=f"gave up after {upload.attempts} attempts ended by the database",
+            )
+            return upload
         upload.status = LeadImport.Status.RUNNING
+        upload.attempts += 1
         upload.started_at = upload.heartbeat_at = timezone.now()
-        upload.save(update_fields=["status", "started_at", "heartbeat_at"])
+        upload.save(update_fields=["status", "attempts", "started_at", "heartbeat_at"])
     progress = _Progress(upload.pk)
     try:
         report, status, error = _import(upload, progress)

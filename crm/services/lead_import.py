@@ -532,15 +532,17 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
         elif name == "emails":
             email_cells.append(text)
         elif name == "attribute":
-            _bounded(text, column.header, ATTRIBUTE_VALUE_MAX_LENGTH)
+            if len(text) > ATTRIBUTE_VALUE_MAX_LENGTH:  # inline: the hot path
+                _bounded(text, column.header, ATTRIBUTE_VALUE_MAX_LENGTH)
             row.attributes[column.key] = _attribute_value(text)
         elif name == "external_id":
-            _bounded(text, column.header, EXTERNAL_ID_MAX_LENGTH)
+            if len(text) > EXTERNAL_ID_MAX_LENGTH:
+                _bounded(text, column.header, EXTERNAL_ID_MAX_LENGTH)
             row.external_id = row.external_id or text
         elif name == "name":
-            row.values.setdefault(
-                "name", _bounded(" ".join(text.split()), column.header, NAME_MAX_LENGTH)
-            )
+            if len(text) > NAME_MAX_LENGTH:  # spaces squeezed, it may still fit
+                _bounded(" ".join(text.split()), column.header, NAME_MAX_LENGTH)
+            row.values.setdefault("name", " ".join(text.split()))
         elif name == "first_name":
             first = text
         elif name == "last_name":
@@ -555,7 +557,7 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
             row.tags = _unique(
                 [*row.tags, *(t.strip() for t in _TAG_SEPARATORS.split(text))]
             )
-            if max(map(len, row.tags), default=0) > TAG_MAX_LENGTH:
+            if len(text) > TAG_MAX_LENGTH:  # else no tag of the cell is longer
                 tag = max(row.tags, key=len)
                 _bounded(tag, f"tag in {column.header}", TAG_MAX_LENGTH)
             if len(row.tags) > TAGS_MAX:
@@ -572,9 +574,10 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
         )
     row.phones = normalize_phones(phone_cells, region=region)
     row.emails = normalize_emails(email_cells)
-    for kind, contacts in (("phones", row.phones), ("emails", row.emails)):
-        if len(contacts) > CONTACTS_MAX:
-            raise RowError(f"more than {CONTACTS_MAX} {kind}")
+    if len(row.phones) > CONTACTS_MAX:
+        raise RowError(f"more than {CONTACTS_MAX} phones")
+    if len(row.emails) > CONTACTS_MAX:
+        raise RowError(f"more than {CONTACTS_MAX} emails")
     if not (row.external_id or row.phones or row.emails):
         raise RowError("no identifier: the row needs an external id, phone or email")
     return row

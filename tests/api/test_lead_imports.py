@@ -155,6 +155,30 @@ def test_a_transient_database_error_queues_the_import_for_the_retry(
     assert Lead.objects.get(organization=org).phone == "+12025550147"
 
 
+def test_an_import_the_database_always_fails_is_failed_after_10_attempts(
+    api, monkeypatch, django_capture_on_commit_callbacks, enqueued
+):
+    # given an import whose every run meets a statement timeout
+    monkeypatch.setattr(
+        lead_imports,
+        "lead_import_csv",
+        lambda **kwargs: (_ for _ in ()).throw(OperationalError("statement timeout")),
+    )
+    response = upload(api, b"phone\n202 555 0147\n", django_capture_on_commit_callbacks)
+    import_id = response.json()["id"]
+
+    # when the task and its retries run it 11 times
+    for _ in range(10):
+        with pytest.raises(OperationalError):
+            lead_import_run(import_id=import_id)
+    lead_import_run(import_id=import_id)
+
+    # then it is failed, saying why, instead of queued again for ever
+    failed = LeadImport.objects.get(pk=import_id)
+    assert failed.status == "failed" and "after 10 attempts" in failed.error
+    assert not LeadImportChunk.objects.exists()
+
+
 def test_an_import_running_elsewhere_is_not_run_again(
     api, org, django_capture_on_commit_callbacks, enqueued
 ):
