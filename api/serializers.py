@@ -105,6 +105,7 @@ class LeadImportSerializer(serializers.ModelSerializer):
             "created",
             "updated",
             "rejected",
+            "rejected_count",
             "error",
             "created_at",
             "started_at",

@@ -36,6 +36,12 @@ SCHEDULES = (
         description="Re-enqueues chunks whose broker message was lost.",
     ),
     Schedule(
+        "Sweep stalled lead imports",
+        "api.sweep_lead_imports",
+        every_seconds=60,
+        description="Fails imports whose worker stopped; re-enqueues lost ones.",
+    ),
+    Schedule(
         "Launch scheduled campaigns",
         "campaigns.launch_scheduled",
         every_seconds=30,

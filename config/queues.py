@@ -32,4 +32,5 @@ ROUTES = {
     "messaging.sweep": Queue.MAINTENANCE,
     "campaigns.sweep": Queue.MAINTENANCE,
     "campaigns.launch_scheduled": Queue.MAINTENANCE,
+    "api.sweep_lead_imports": Queue.MAINTENANCE,
 }

@@ -266,7 +266,7 @@ class LeadAdmin(OrganizationScopedAdmin):
             "file_error": file_error,
             "rejected": report.rejected[:IMPORT_REJECTS_SHOWN] if report else [],
             "rejected_more": (
-                max(0, len(report.rejected) - IMPORT_REJECTS_SHOWN) if report else 0
+                max(0, report.rejected_count - IMPORT_REJECTS_SHOWN) if report else 0
             ),
         }
         return TemplateResponse(request, "admin/crm/lead/import.html", context)

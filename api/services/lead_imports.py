@@ -1,51 +1,104 @@
-"""Lead CSV uploads: keep the file, import it in a worker, keep the report."""
+"""Lead CSV uploads: keep the file, import it in a worker, keep the report.
 
+States: QUEUED -> RUNNING -> DONE or FAILED. A run claims only a QUEUED import, so
+two deliveries of its task never import it twice at once. Nothing stays unfinished:
+a run that raises marks its import FAILED with the exception's class (never its
+message, which may quote a cell), a transient database error puts it back to QUEUED
+for the task's retry, and lead_import_sweep moves on what lost its worker or its
+broker message.
+"""
+
+import codecs
+import contextlib
 import io
+import logging
+import tempfile
+import traceback
+from datetime import timedelta
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from api.models import LeadImport
+from api.models import LeadImport, LeadImportChunk
 from crm.models import Organization
 from crm.services.lead_import import ImportFileError, ImportReport, lead_import_csv
 
+logger = logging.getLogger(__name__)
+
 ENCODING = "utf-8-sig"  # UTF-8, with or without the BOM spreadsheets write
+# A stored piece of an upload: what web and worker hold in memory at once.
+CHUNK_SIZE = 1024 * 1024
+# Progress is written at most this often: a row update per batch would cost more.
+HEARTBEAT_EVERY = timedelta(seconds=5)
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+# Runs an import may start: a transient error that always comes back (a statement
+# timeout is an OperationalError too) must not queue it again for ever.
+MAX_ATTEMPTS = 10
 
 
 def lead_import_start(
-    *, organization: Organization, filename: str, content: bytes, created_by=None
+    *, organization: Organization, filename: str, file: BinaryIO, created_by=None
 ) -> LeadImport:
-    """Store the upload and enqueue its import after commit; 400s name the file."""
+    """Store the upload a chunk at a time, enqueue its import after commit.
+
+    Raises ValidationError (on "file") for an empty file, one larger than
+    settings.API_LEAD_IMPORT_MAX_BYTES, or one that is not UTF-8; nothing is kept.
+    """
     from api.tasks import import_leads
 
     maximum = settings.API_LEAD_IMPORT_MAX_BYTES
-    if not content.strip():
-        raise ValidationError({"file": ["the file is empty"]})
-    if len(content) > maximum:
-        raise ValidationError(
-            {"file": [f"the file is larger than {maximum} bytes; use import_leads"]}
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    size, blank = 0, True
+    with transaction.atomic():
+        upload = LeadImport.objects.create(
+            organization=organization,
+            created_by=created_by,
+            filename="".join(c for c in filename if c.isprintable())[:255],
         )
-    try:
-        content.decode(ENCODING)
-    except UnicodeDecodeError as error:
-        raise ValidationError(
-            {"file": [f"not UTF-8 text (byte {error.start}); save it as UTF-8 CSV"]}
-        ) from error
-    upload = LeadImport.objects.create(
-        organization=organization,
-        created_by=created_by,
-        filename=filename[:255],
-        content=content,
-        size=len(content),
-    )
-    transaction.on_commit(lambda: import_leads.delay(upload.pk))
+        index = 0
+        while chunk := file.read(CHUNK_SIZE):
+            if size + len(chunk) > maximum:
+                raise ValidationError(
+                    {
+                        "file": [
+                            f"the file is larger than {maximum} bytes; use import_leads"
+                        ]
+                    }
+                )
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                raise ValidationError(
+                    {
+                        "file": [
+                            f"not UTF-8 text (byte {size + error.start}); "
+                            "save it as UTF-8 CSV"
+                        ]
+                    }
+                ) from error
+            blank = blank and not chunk.strip()
+            LeadImportChunk.objects.create(lead_import=upload, index=index, data=chunk)
+            size += len(chunk)
+            index += 1
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            raise ValidationError(
+                {"file": ["not UTF-8 text (it ends inside a character)"]}
+            ) from error
+        if blank:
+            raise ValidationError({"file": ["the file is empty"]})
+        upload.size = size
+        upload.save(update_fields=["size"])
+        transaction.on_commit(lambda: import_leads.delay(upload.pk))
     return upload
 
 
 def lead_import_run(*, import_id: int) -> LeadImport | None:
-    """Import a stored upload; safe to run again (rows upsert), done ones are left."""
+    """Import a QUEUED upload; any other (running elsewhere, or final) is left."""
     with transaction.atomic():
         upload = (
             LeadImport.objects.select_for_update()
@@ -53,25 +106,141 @@ def lead_import_run(*, import_id: int) -> LeadImport | None:
             .filter(pk=import_id)
             .first()
         )
-        if upload is None or upload.status in (
-            LeadImport.Status.DONE,
-            LeadImport.Status.FAILED,
-        ):
+        if upload is None or upload.status != LeadImport.Status.QUEUED:
+            return upload
+        if upload.attempts >= MAX_ATTEMPTS:
+            _finish(
+                upload,
+                ImportReport(),
+                status=LeadImport.Status.FAILED,
+                error=f"gave up after {upload.attempts} attempts ended by the database",
+            )
             return upload
         upload.status = LeadImport.Status.RUNNING
-        upload.started_at = timezone.now()
-        upload.save(update_fields=["status", "started_at"])
-    stream = io.StringIO(bytes(upload.content).decode(ENCODING), newline="")
+        upload.attempts += 1
+        upload.started_at = upload.heartbeat_at = timezone.now()
+        upload.save(update_fields=["status", "attempts", "started_at", "heartbeat_at"])
+    progress = _Progress(upload.pk)
     try:
-        report = lead_import_csv(organization=upload.organization, stream=stream)
-        status, error = LeadImport.Status.DONE, ""
-    except ImportFileError as failure:
-        report, status, error = failure.report, LeadImport.Status.FAILED, str(failure)
+        report, status, error = _import(upload, progress)
+    except TRANSIENT_ERRORS:
+        # Rows upsert, so the task's retry may run it again from the start.
+        _requeue(upload.pk)
+        raise
+    except Exception as failure:  # noqa: BLE001 (recorded: the import is final)
+        # The class and where, never the message: it may quote a cell of the file.
+        name = type(failure).__name__
+        logger.error(
+            "lead import %s failed: %s\n%s",
+            upload.pk,
+            name,
+            "".join(traceback.format_tb(failure.__traceback__)),
+        )
+        report, status = progress.report, LeadImport.Status.FAILED
+        error = f"the import stopped on an unexpected error ({name})"
     _finish(upload, report, status=status, error=error)
     return upload
 
 
+def lead_import_sweep(*, now=None) -> tuple[int, int]:
+    """Move on imports without a sign of life for API_LEAD_IMPORT_STALL_SECONDS.
+
+    A RUNNING one lost its worker (killed, out of memory, past its time limit) or
+    hangs: it is FAILED, saying so; its rows so far are imported. A QUEUED one lost
+    its broker message: it is enqueued again. Returns (failed, enqueued).
+    """
+    from api.tasks import import_leads
+
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.API_LEAD_IMPORT_STALL_SECONDS)
+    with transaction.atomic():
+        stuck = list(
+            LeadImport.objects.select_for_update(skip_locked=True)
+            .filter(status=LeadImport.Status.RUNNING, heartbeat_at__lt=stale)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        LeadImport.objects.filter(pk__in=stuck).update(
+            status=LeadImport.Status.FAILED,
+            error=(
+                "the import stopped making progress (no sign of it for "
+                f"{settings.API_LEAD_IMPORT_STALL_SECONDS} s): its worker stopped; "
+                "the rows counted were imported, upload the file again for the rest"
+            ),
+            finished_at=now,
+        )
+        LeadImportChunk.objects.filter(lead_import_id__in=stuck).delete()
+        lost = list(
+            LeadImport.objects.select_for_update(skip_locked=True)
+            .filter(status=LeadImport.Status.QUEUED, heartbeat_at__lt=stale)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        LeadImport.objects.filter(pk__in=lost).update(heartbeat_at=now)
+        for pk in lost:
+            transaction.on_commit(lambda pk=pk: import_leads.delay(pk))
+    return len(stuck), len(lost)
+
+
+class _Progress:
+    """The progress callback: keeps the latest report, beats the import's heart."""
+
+    def __init__(self, import_id: int) -> None:
+        self.import_id = import_id
+        self.report = ImportReport()
+        self.written = timezone.now()
+
+    def __call__(self, report: ImportReport) -> None:
+        self.report = report
+        now = timezone.now()
+        if now - self.written < HEARTBEAT_EVERY:
+            return
+        self.written = now
+        LeadImport.objects.filter(
+            pk=self.import_id, status=LeadImport.Status.RUNNING
+        ).update(
+            heartbeat_at=now,
+            rows_read=report.rows_read,
+            created=report.created,
+            updated=report.updated,
+            rejected_count=report.rejected_count,
+        )
+
+
+def _import(upload: LeadImport, progress: _Progress) -> tuple[ImportReport, str, str]:
+    """Spool the stored chunks to a local file and import it (the parse process
+    reads the file; it cannot share the database connection)."""
+    with tempfile.TemporaryFile() as spool:
+        chunks = LeadImportChunk.objects.filter(lead_import_id=upload.pk)
+        for pk in list(chunks.order_by("index").values_list("pk", flat=True)):
+            spool.write(
+                LeadImportChunk.objects.values_list("data", flat=True).get(pk=pk)
+            )
+        spool.seek(0)
+        stream = io.TextIOWrapper(spool, encoding=ENCODING, newline="")
+        try:
+            report = lead_import_csv(
+                organization=upload.organization, stream=stream, progress=progress
+            )
+        except ImportFileError as failure:
+            return failure.report, LeadImport.Status.FAILED, str(failure)
+        finally:
+            stream.detach()  # the spool closes with its own block
+    return report, LeadImport.Status.DONE, ""
+
+
+def _requeue(import_id: int) -> None:
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()  # the next query connects again
+    # If the database is still away, it stays RUNNING: the sweeper fails it later.
+    with contextlib.suppress(TRANSIENT_ERRORS):
+        LeadImport.objects.filter(
+            pk=import_id, status=LeadImport.Status.RUNNING
+        ).update(status=LeadImport.Status.QUEUED, heartbeat_at=timezone.now())
+
+
 def _finish(upload: LeadImport, report: ImportReport, *, status: str, error: str):
+    now = timezone.now()
     upload.status = status
     upload.error = error
     upload.rows_read = report.rows_read
@@ -80,6 +249,8 @@ def _finish(upload: LeadImport, report: ImportReport, *, status: str, error: str
     upload.rejected = [
         {"line": line, "reason": reason} for line, reason in report.rejected
     ]
-    upload.content = b""
-    upload.finished_at = timezone.now()
-    upload.save()
+    upload.rejected_count = report.rejected_count
+    upload.finished_at = upload.heartbeat_at = now
+    with transaction.atomic():
+        upload.save()
+        LeadImportChunk.objects.filter(lead_import_id=upload.pk).delete()

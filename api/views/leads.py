@@ -4,7 +4,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from api.filters import LeadFilter, SafeSearchFilter
@@ -15,6 +14,7 @@ from api.serializers import (
     LeadSerializer,
 )
 from api.services.lead_imports import lead_import_start
+from api.uploads import LeadImportParser
 from api.views.base import OrganizationScoped
 from crm.models import Lead
 from crm.services.leads import lead_create, lead_update
@@ -48,7 +48,7 @@ class LeadViewSet(OrganizationScoped, viewsets.ModelViewSet):
         detail=False,
         methods=["post"],
         url_path="import",
-        parser_classes=[MultiPartParser, FormParser],
+        parser_classes=[LeadImportParser],
         filter_backends=[],
         pagination_class=None,
     )
@@ -59,7 +59,7 @@ class LeadViewSet(OrganizationScoped, viewsets.ModelViewSet):
         started = lead_import_start(
             organization=self.organization,
             filename=file.name or "",
-            content=file.read(),
+            file=file,
             created_by=request.user,
         )
         return Response(
@@ -78,4 +78,4 @@ class LeadImportViewSet(
     serializer_class = LeadImportSerializer
 
     def get_queryset(self):
-        return self.scoped(LeadImport.objects.defer("content"))
+        return self.scoped(LeadImport.objects.all())

@@ -158,6 +158,10 @@ SPECTACULAR_SETTINGS = {
 }
 # Largest lead CSV the API takes; bigger files go through `manage.py import_leads`.
 API_LEAD_IMPORT_MAX_BYTES = env_int("API_LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+# A lead import without a sign of life for this long is moved on by the sweeper: a
+# running one is failed, a queued one (its broker message lost) enqueued again.
+# Imports beat every few seconds; the largest upload takes well under a minute.
+API_LEAD_IMPORT_STALL_SECONDS = env_int("API_LEAD_IMPORT_STALL_SECONDS", 600)
 # /health calls a worker dead, or beat stopped, after this long without a sign.
 HEALTH_WORKER_MAX_AGE_SECONDS = env_int("HEALTH_WORKER_MAX_AGE_SECONDS", 60)
 HEALTH_BEAT_MAX_AGE_SECONDS = env_int("HEALTH_BEAT_MAX_AGE_SECONDS", 300)

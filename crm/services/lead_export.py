@@ -2,7 +2,8 @@
 
 Lists (phones, emails, tags) are joined with "; ", which the importer splits on;
 each attribute key gets its own column, which the importer turns back into that
-attribute.
+attribute. Cells a spreadsheet would run as a formula are escaped (crm.spreadsheet),
+and the importer reads them back unescaped.
 """
 
 import csv
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 from crm.models import Lead
+from crm.spreadsheet import formula_escaped
 
 COLUMNS = [
     "external_id",
@@ -47,23 +49,26 @@ def lead_export_csv_lines(*, leads: QuerySet[Lead]) -> Iterator[str]:
         keys.update(dict.fromkeys(attributes or {}))
     attribute_keys = [key for key in keys if key not in COLUMNS]
     writer = csv.writer(_Echo())
-    yield writer.writerow([*COLUMNS, *attribute_keys])
+    yield writer.writerow(map(formula_escaped, [*COLUMNS, *attribute_keys]))
     for lead in leads.iterator(chunk_size=_ITERATOR_CHUNK):
         attributes = lead.attributes or {}
         yield writer.writerow(
-            [
-                lead.external_id,
-                lead.name,
-                "; ".join(lead.phones),
-                "; ".join(lead.emails),
-                lead.total_spend,
-                lead.visits,
-                lead.timezone,
-                "; ".join(lead.tags),
-                "yes" if lead.sms_opt_out else "no",
-                "yes" if lead.email_opt_out else "no",
-                *(_cell(attributes.get(key)) for key in attribute_keys),
-            ]
+            map(
+                formula_escaped,
+                [
+                    lead.external_id,
+                    lead.name,
+                    "; ".join(lead.phones),
+                    "; ".join(lead.emails),
+                    str(lead.total_spend),
+                    str(lead.visits),
+                    lead.timezone,
+                    "; ".join(lead.tags),
+                    "yes" if lead.sms_opt_out else "no",
+                    "yes" if lead.email_opt_out else "no",
+                    *(_cell(attributes.get(key)) for key in attribute_keys),
+                ],
+            )
         )
 
 

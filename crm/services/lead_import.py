@@ -32,6 +32,7 @@ from crm.services.lead_bulk import (
     lead_values_insert,
     lead_values_update,
 )
+from crm.spreadsheet import formula_unescaped
 
 # A batch is one lookup query, one read of the leads it matched and one COPY. On
 # 100,000 rows, batches of 250, 1,000 and 5,000 took 15.0, 14.7 and 14.3 s: the
@@ -51,7 +52,18 @@ EXTERNAL_ID_MAX_LENGTH = Lead._meta.get_field("external_id").max_length
 NAME_MAX_LENGTH = Lead._meta.get_field("name").max_length
 SPEND_MAX = Decimal("9999999999.99")  # Lead.total_spend: 12 digits, 2 of them cents
 VISITS_MAX = 2_147_483_647  # PositiveIntegerField's ceiling on every database
+VISITS_MAX_DIGITS = len(str(VISITS_MAX))
 ATTRIBUTE_KEY_MAX_LENGTH = 64  # crm.rules.ATTRIBUTE_KEY
+# Bounds of what one row may bring, as the API's lead serializer has them: a value
+# past them is a mistake in the file (a shifted column, a pasted document).
+ATTRIBUTE_VALUE_MAX_LENGTH = 1000
+TAG_MAX_LENGTH = 64
+TAGS_MAX = 100
+CONTACTS_MAX = 20  # phones, and emails, a row may list
+# Rejected rows kept in a report, with their line and reason; the rest are counted.
+REJECTED_KEPT = 1000
+# How much of a cell a reason quotes: enough to find it, never a whole document.
+SHOWN_MAX = 40
 
 # A header, lowercased with runs of anything but letters and digits turned into "_",
 # names a field through one of these; any other header becomes an attribute.
@@ -130,18 +142,29 @@ class RowError(ValueError):
 
 @dataclass
 class ImportReport:
-    """What an import did: each accepted row created a lead or updated one."""
+    """What an import did: each accepted row created a lead or updated one.
+
+    `rejected` holds the first REJECTED_KEPT rejected rows as (line, reason);
+    `rejected_count` counts them all.
+    """
 
     rows_read: int = 0
     created: int = 0
     updated: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejected_count: int = 0
 
     def summary(self) -> str:
         return (
             f"created {self.created}, updated {self.updated}, "
-            f"rejected {len(self.rejected)}"
+            f"rejected {self.rejected_count}"
         )
+
+    def add_rejected(self, rejected: list[tuple[int, str]]) -> None:
+        room = REJECTED_KEPT - len(self.rejected)
+        if room > 0:
+            self.rejected.extend(rejected[:room])
+        self.rejected_count += len(rejected)
 
 
 @dataclass(slots=True)
@@ -213,7 +236,7 @@ def lead_import_csv(
     try:
         for batch in batches:
             report.rows_read += batch.rows_read
-            report.rejected.extend(batch.rejected)
+            report.add_rejected(batch.rejected)
             _upsert_batch(organization, batch, report)
             if report.created >= analyze_at:
                 _refresh_statistics()
@@ -396,7 +419,8 @@ def _batches(stream: TextIO, *, batch_size: int, region: str) -> Iterator[_Batch
                 batch.rows.append(item)
             else:
                 batch.rejected.append(item)
-            if len(batch.rows) >= batch_size:
+            # Rejected rows count too, so a file of bad rows is batched as well.
+            if batch.rows_read >= batch_size:
                 yield batch
                 batch = _Batch()
     except (UnicodeDecodeError, csv.Error) as error:
@@ -443,7 +467,7 @@ def _columns(header: list[str]) -> list[_Column]:
             continue
         name = _FIELD_BY_HEADER.get(key)
         if name:
-            columns.append(_Column(index=index, field=name, header=title.strip()))
+            columns.append(_Column(index=index, field=name, header=_label(title)))
             continue
         if key[0].isdigit():
             key = f"_{key}"
@@ -451,14 +475,14 @@ def _columns(header: list[str]) -> list[_Column]:
             _Column(
                 index=index,
                 field="attribute",
-                header=title.strip(),
+                header=_label(title),
                 key=key[:ATTRIBUTE_KEY_MAX_LENGTH],
             )
         )
     if not any(column.field in _IDENTIFIER_FIELDS for column in columns):
         raise _Unreadable(
             "the header names no identifier column: it needs an external_id (or id), "
-            "phone or email column; found " + ", ".join(header)
+            "phone or email column; found " + ", ".join(map(_label, header))
         )
     return columns
 
@@ -482,6 +506,9 @@ def _rows(
                     f"has {len(cells)} fields, the header has {width}: "
                     "is a comma inside a value not quoted?"
                 )
+            # Postgres stores no NUL in text or JSON; one join finds it in C.
+            if "\x00" in "".join(cells):
+                raise RowError(_nul_reason(cells, columns))
             yield _parse(cells, columns, start, region=region)
         except (RowError, ContactError) as error:
             yield start, str(error)
@@ -497,21 +524,24 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
         text = cells[column.index].strip()
         if not text:
             continue
+        if text[0] == "'":  # as the export escapes a formula (crm.spreadsheet)
+            text = formula_unescaped(text)
         name = column.field
         if name == "phones":
             phone_cells.append(text)
         elif name == "emails":
             email_cells.append(text)
         elif name == "attribute":
+            if len(text) > ATTRIBUTE_VALUE_MAX_LENGTH:  # inline: the hot path
+                _bounded(text, column.header, ATTRIBUTE_VALUE_MAX_LENGTH)
             row.attributes[column.key] = _attribute_value(text)
         elif name == "external_id":
             if len(text) > EXTERNAL_ID_MAX_LENGTH:
-                raise RowError(
-                    f'invalid {column.header} "{text[:40]}…": longer than '
-                    f"{EXTERNAL_ID_MAX_LENGTH} characters"
-                )
+                _bounded(text, column.header, EXTERNAL_ID_MAX_LENGTH)
             row.external_id = row.external_id or text
         elif name == "name":
+            if len(text) > NAME_MAX_LENGTH:  # spaces squeezed, it may still fit
+                _bounded(" ".join(text.split()), column.header, NAME_MAX_LENGTH)
             row.values.setdefault("name", " ".join(text.split()))
         elif name == "first_name":
             first = text
@@ -527,6 +557,11 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
             row.tags = _unique(
                 [*row.tags, *(t.strip() for t in _TAG_SEPARATORS.split(text))]
             )
+            if len(text) > TAG_MAX_LENGTH:  # else no tag of the cell is longer
+                tag = max(row.tags, key=len)
+                _bounded(tag, f"tag in {column.header}", TAG_MAX_LENGTH)
+            if len(row.tags) > TAGS_MAX:
+                raise RowError(f"{column.header}: more than {TAGS_MAX} tags")
         else:
             opted_out = _flag(text, column.header)
             if name in ("sms_opt_out", "opt_out"):
@@ -534,11 +569,15 @@ def _parse(cells: list[str], columns: list[_Column], line: int, *, region: str) 
             if name in ("email_opt_out", "opt_out"):
                 row.email_opt_out = row.email_opt_out or opted_out
     if "name" not in row.values and (first or last):
-        row.values["name"] = " ".join(f"{first} {last}".split())
-    if "name" in row.values:
-        row.values["name"] = row.values["name"][:NAME_MAX_LENGTH]
+        row.values["name"] = _bounded(
+            " ".join(f"{first} {last}".split()), "name", NAME_MAX_LENGTH
+        )
     row.phones = normalize_phones(phone_cells, region=region)
     row.emails = normalize_emails(email_cells)
+    if len(row.phones) > CONTACTS_MAX:
+        raise RowError(f"more than {CONTACTS_MAX} phones")
+    if len(row.emails) > CONTACTS_MAX:
+        raise RowError(f"more than {CONTACTS_MAX} emails")
     if not (row.external_id or row.phones or row.emails):
         raise RowError("no identifier: the row needs an external id, phone or email")
     return row
@@ -555,13 +594,48 @@ def _amount(text: str, header: str) -> Decimal:
         else:
             if value <= SPEND_MAX:
                 return value
-    raise RowError(f'invalid {header} "{text}": not a non-negative amount')
+    raise RowError(f"invalid {header} {_shown(text)}: not a non-negative amount")
 
 
 def _whole(text: str, header: str) -> int:
-    if _WHOLE.fullmatch(text) and int(text) <= VISITS_MAX:
+    # The length first: int() refuses strings of thousands of digits.
+    if (
+        len(text) <= VISITS_MAX_DIGITS
+        and _WHOLE.fullmatch(text)
+        and int(text) <= VISITS_MAX
+    ):
         return int(text)
-    raise RowError(f'invalid {header} "{text}": not a non-negative whole number')
+    raise RowError(f"invalid {header} {_shown(text)}: not a non-negative whole number")
+
+
+def _bounded(text: str, header: str, maximum: int) -> str:
+    if len(text) > maximum:
+        raise RowError(
+            f"invalid {header} {_shown(text)}: longer than {maximum} characters"
+        )
+    return text
+
+
+def _shown(text: str) -> str:
+    """The cell quoted for a reason: at most SHOWN_MAX characters, printable."""
+    return f'"{_label(text)}"'
+
+
+def _label(text: str) -> str:
+    """Text as reasons show it: at most SHOWN_MAX characters, printable (no NUL)."""
+    text = text.strip()
+    if len(text) > SHOWN_MAX:
+        text = text[: SHOWN_MAX - 1] + "…"
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else "?" for c in text)
+    return text
+
+
+def _nul_reason(cells: list[str], columns: list[_Column]) -> str:
+    for column in columns:
+        if column.index < len(cells) and "\x00" in cells[column.index]:
+            return f"{column.header} contains a NUL character"
+    return "contains a NUL character"
 
 
 @cache
@@ -572,7 +646,7 @@ def _timezones() -> dict[str, str]:
 def _timezone(text: str, header: str) -> str:
     name = _timezones().get(text.lower())
     if name is None:
-        raise RowError(f'invalid {header} "{text}": not an IANA time zone')
+        raise RowError(f"invalid {header} {_shown(text)}: not an IANA time zone")
     return name
 
 
@@ -582,7 +656,7 @@ def _flag(text: str, header: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise RowError(f'invalid {header} "{text}": expected yes or no')
+    raise RowError(f"invalid {header} {_shown(text)}: expected yes or no")
 
 
 def _attribute_value(text: str) -> Any:

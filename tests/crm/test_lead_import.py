@@ -485,3 +485,82 @@ def test_a_database_error_mid_import_stops_the_parse_process(organization, monke
     assert len(children) == 1
     with pytest.raises(ChildProcessError):
         os.waitpid(children[0], os.WNOHANG)
+
+
+def test_a_visits_cell_of_thousands_of_digits_rejects_its_line_only(organization):
+    # given a row whose visits cell has 5,000 digits between two good rows
+    text = (
+        "email,visits\n"
+        "ann@example.com,1\n"
+        f"bob@example.com,{'9' * 5000}\n"
+        "cy@example.com,2\n"
+    )
+
+    # when it is imported
+    report = run_import(organization, text)
+
+    # then that line is rejected with a short reason and the others are leads
+    assert [line for line, _ in report.rejected] == [3]
+    assert "not a non-negative whole number" in report.rejected[0][1]
+    assert len(report.rejected[0][1]) < 100
+    assert sorted(organization.leads.values_list("email", flat=True)) == [
+        "ann@example.com",
+        "cy@example.com",
+    ]
+
+
+@pytest.mark.parametrize("column", ["name", "id", "note", "tags"])
+def test_a_nul_character_in_a_cell_rejects_its_line_only(organization, column):
+    # given a row with a NUL character in one of its cells
+    text = f"email,{column}\nann@example.com,a\x00b\ncy@example.com,ok\n"
+
+    # when it is imported
+    report = run_import(organization, text)
+
+    # then that line is rejected, naming the column, and the other row is a lead
+    assert report.rejected == [(2, f"{column} contains a NUL character")]
+    assert list(organization.leads.values_list("email", flat=True)) == [
+        "cy@example.com"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "reason"),
+    [
+        ("name", "N" * 201, "longer than 200 characters"),
+        ("note", "x" * 1001, "longer than 1000 characters"),
+        ("tags", "t" * 65, "longer than 64 characters"),
+        ("tags", "|".join(f"t{i}" for i in range(101)), "more than 100 tags"),
+        ("emails", "; ".join(f"a{i}@x.com" for i in range(21)), "more than 20"),
+    ],
+)
+def test_a_value_past_its_columns_bound_rejects_its_line(
+    organization, column, cell, reason
+):
+    # given a row whose cell is longer, or lists more, than its column holds
+    text = f'email,{column}\nann@example.com,"{cell}"\ncy@example.com,\n'
+
+    # when it is imported
+    report = run_import(organization, text)
+
+    # then that line is rejected with the bound, and the other row is a lead
+    assert [line for line, _ in report.rejected] == [2]
+    assert reason in report.rejected[0][1]
+    assert list(organization.leads.values_list("email", flat=True)) == [
+        "cy@example.com"
+    ]
+
+
+def test_rejected_rows_are_kept_up_to_a_cap_and_all_counted(organization):
+    # given a file of 2,500 rows without an identifier, then a good row
+    text = "email,name\n" + "".join(f",N{i}\n" for i in range(2500))
+    text += "ann@example.com,Ann\n"
+
+    # when it is imported
+    report = run_import(organization, text, batch_size=100)
+
+    # then the first 1,000 rejected rows are kept by line, all 2,500 counted
+    assert report.rejected_count == 2500
+    assert [line for line, _ in report.rejected] == list(range(2, 1002))
+    assert report.summary() == "created 1, updated 0, rejected 2500"
+    assert organization.leads.get().email == "ann@example.com"

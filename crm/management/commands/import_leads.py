@@ -96,6 +96,9 @@ class Command(BaseCommand):
     def _print_report(self, report: ImportReport, *, seconds: float) -> None:
         for line, reason in report.rejected:
             self.stderr.write(f"line {line}: {reason}")
+        if report.rejected_count > len(report.rejected):
+            more = report.rejected_count - len(report.rejected)
+            self.stderr.write(f"... and {more} more rejected lines")
         # The import's own time, without Django's start-up: what a faster import,
         # or a busier database, changes.
         rate = report.rows_read / seconds if seconds else 0
