@@ -72,7 +72,11 @@ class CampaignAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        organization, segment = cleaned.get("organization"), cleaned.get("segment")
+        segment = cleaned.get("segment")
+        # A saved campaign's organization is shown, not edited.
+        organization = cleaned.get("organization") or (
+            self.instance.organization if self.instance.pk else None
+        )
         if organization is None or segment is None or not cleaned.get("channel"):
             return cleaned  # their own errors are already shown
         try:
@@ -357,16 +361,37 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status not in lifecycle.EDITABLE:
-            return [
-                *self.readonly_fields,
-                *(f for f in CampaignAdminForm._meta.fields if f != "status"),
-            ]
+            return [*self.readonly_fields, *CampaignAdminForm._meta.fields]
+        if obj is not None:
+            return [*self.readonly_fields, "organization"]
         return self.readonly_fields
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A save the state machine refuses (the campaign was launched since the
+        form was opened, or the POST was crafted) changes nothing and says why."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except lifecycle.CampaignStateError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return redirect("admin:campaigns_campaign_change", object_id)
+
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        if not change:
-            campaign = lifecycle.campaign_create(
+        if change:
+            # The form has been applied to `obj`; fields shown read-only keep the
+            # stored values. The service re-checks the status under a row lock.
+            saved = lifecycle.campaign_update(
+                campaign_id=obj.pk,
+                name=obj.name,
+                channel=obj.channel,
+                segment=obj.segment,
+                template=obj.template,
+                subject=obj.subject,
+                chunk_size=obj.chunk_size,
+                scheduled_at=obj.scheduled_at,
+            )
+        else:
+            data = form.cleaned_data
+            saved = lifecycle.campaign_create(
                 organization=data["organization"],
                 name=data["name"],
                 channel=data["channel"],
@@ -377,13 +402,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 chunk_size=data.get("chunk_size"),
                 scheduled_at=data.get("scheduled_at"),
             )
-            _take_over(obj, campaign)
-            return
-        # Validated by the form (campaign_validate); a draft with a time is scheduled.
-        obj.status = (
-            Campaign.Status.SCHEDULED if obj.scheduled_at else Campaign.Status.DRAFT
-        )
-        obj.save()
+        _take_over(obj, saved)
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         form = context["adminform"].form
