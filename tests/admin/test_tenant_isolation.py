@@ -98,6 +98,7 @@ def seed(organization, *, prefix: str, phone: str) -> dict:
         log=log,
     )
     reply = InboundReply.objects.create(
+        organization=organization,
         channel="sms",
         sender=phone,
         body=f"{prefix} reply",
