@@ -31,6 +31,8 @@ from messaging import reporting
 from messaging.charts import bar_chart, funnel
 from vendors.sms import GSM7_BASIC, GSM7_EXTENSION, is_gsm7, sms_segments
 
+# Statuses of an open run: messages going out, or waiting to on a resume.
+SENDING = (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
 # Rows of each kind on the dead-letter page; the changelists hold the rest.
 DEAD_LETTER_SHOWN = 100
 
@@ -365,6 +367,14 @@ class CampaignAdmin(OrganizationScopedAdmin):
         if obj is not None:
             return [*self.readonly_fields, "organization"]
         return self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a campaign whose run is open would leave its messages going out,
+        # or waiting for ever, with no page to stop or resume them: Cancel first.
+        # (The bulk delete action asks this of every selected campaign too.)
+        if obj is not None and obj.status in SENDING:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """A save the state machine refuses (the campaign was launched since the

@@ -8,10 +8,16 @@ from django.utils import timezone
 from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import lifecycle
+from crm.models import Membership
 from messaging.models import LogStatus
 from tests.admin.conftest import EVERYONE, launched_campaign, logs_for
 from tests.campaigns.factories import CampaignFactory
-from tests.crm.factories import LeadFactory, SegmentFactory
+from tests.crm.factories import (
+    LeadFactory,
+    MembershipFactory,
+    SegmentFactory,
+    UserFactory,
+)
 from vendors.sms import sms_segments
 
 pytestmark = pytest.mark.django_db
@@ -296,3 +302,31 @@ def test_a_campaign_launched_while_its_form_was_open_is_not_reset(
     stored = Campaign.objects.get(pk=campaign.pk)
     assert (stored.status, stored.name) == (Campaign.Status.RUNNING, campaign.name)
     assert any("cannot edit it" in message for message in said(response))
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_a_campaign_still_sending_cannot_be_deleted_from_the_admin(
+    client, organization, status
+):
+    # Given an owner, and a campaign still sending or paused mid-way
+    owner = MembershipFactory(
+        organization=organization,
+        user=UserFactory(is_staff=True),
+        role=Membership.Role.OWNER,
+    ).user
+    client.force_login(owner)
+    campaign = launched_campaign(organization)
+    Campaign.objects.filter(pk=campaign.pk).update(status=status)
+
+    # When they delete it from its page, and with the changelist's bulk action
+    client.post(
+        reverse("admin:campaigns_campaign_delete", args=[campaign.pk]),
+        {"post": "yes"},
+    )
+    client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "delete_selected", "_selected_action": [campaign.pk], "post": "yes"},
+    )
+
+    # Then it is still there, to be paused or cancelled
+    assert Campaign.objects.filter(pk=campaign.pk, status=status).exists()
