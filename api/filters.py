@@ -1,9 +1,14 @@
 """Query filters for the list endpoints (django-filter), validated like any input."""
 
 from django import forms
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from django_filters.filters import QuerySetRequestMixin
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import get_model_field
 from rest_framework.filters import SearchFilter
 
+from api.permissions import membership_of
 from crm.models import Lead, Segment
 from crm.rules import RuleError
 from crm.selectors import segment_leads
@@ -23,6 +28,43 @@ class IdFilter(filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class OrganizationFilterSet(filters.FilterSet):
+    """Filters by a foreign id choose among the caller's organization's rows only.
+
+    Another organization's id is then "not one of the available choices", a 400
+    word for word as for an id that does not exist: a filter never confirms that
+    another tenant's object exists.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        membership = membership_of(self.request) if self.request else None
+        organization = membership.organization if membership else None
+        for model_filter in self.filters.values():
+            if isinstance(model_filter, QuerySetRequestMixin):
+                model_filter.queryset = _organization_rows(
+                    model_filter.field_name, self.queryset.model, organization
+                )
+
+
+def _organization_rows(field_name: str, model, organization) -> QuerySet:
+    """The related model's rows of the organization; none without a caller's
+    organization, or of a model that has none (nothing of it may be chosen by id)."""
+    related = get_model_field(model, field_name).related_model
+    rows = related._default_manager.all()
+    if organization is None or not any(
+        field.name == "organization" for field in related._meta.fields
+    ):
+        return rows.none()
+    return rows.filter(organization=organization)
+
+
+class OrganizationFilterBackend(DjangoFilterBackend):
+    """List filters built from a view's `filterset_fields` on OrganizationFilterSet."""
+
+    filterset_base = OrganizationFilterSet
+
+
 class SafeSearchFilter(SearchFilter):
     """Search terms without NUL, which Postgres refuses in a query."""
 
@@ -30,7 +72,7 @@ class SafeSearchFilter(SearchFilter):
         return [term.replace("\x00", "") for term in super().get_search_terms(request)]
 
 
-class LeadFilter(filters.FilterSet):
+class LeadFilter(OrganizationFilterSet):
     external_id = filters.CharFilter(max_length=128)
     timezone = filters.CharFilter(max_length=64)
     tag = filters.CharFilter(
@@ -84,7 +126,7 @@ class LeadFilter(filters.FilterSet):
         return queryset.filter(pk__in=matching)
 
 
-class CommunicationLogFilter(filters.FilterSet):
+class CommunicationLogFilter(OrganizationFilterSet):
     campaign = IdFilter(field_name="dispatch__campaign")
     dispatch = IdFilter(field_name="dispatch")
     lead = IdFilter(field_name="lead")
@@ -97,7 +139,7 @@ class CommunicationLogFilter(filters.FilterSet):
         fields = ["campaign", "dispatch", "lead", "status", "error_code", "channel"]
 
 
-class DeliveryReceiptFilter(filters.FilterSet):
+class DeliveryReceiptFilter(OrganizationFilterSet):
     status = filters.ChoiceFilter(choices=DeliveryReceipt.Status.choices)
     vendor_ref = filters.CharFilter(max_length=120)
     log = IdFilter(field_name="log")

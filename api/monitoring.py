@@ -200,6 +200,33 @@ def queue_depths() -> dict[str, int]:
     return depths
 
 
+def organization_backlog(*, organization_id: int) -> dict[str, Any]:
+    """One organization's work waiting, from its own rows: the broker's queues hold
+    every tenant's tasks, so their depths are an operator's figure, not a member's.
+
+    {"queues": {"expand": chunks queued, "send": messages pending in running
+    dispatches}, "dead_chunks": chunks that exhausted their retries}.
+    """
+    from django.db.models import Count, Q, Sum
+
+    from campaigns.models import CampaignChunk
+    from messaging.models import Dispatch
+
+    chunks = CampaignChunk.objects.filter(
+        campaign__organization_id=organization_id
+    ).aggregate(
+        queued=Count("pk", filter=Q(status=CampaignChunk.Status.QUEUED)),
+        dead=Count("pk", filter=Q(status=CampaignChunk.Status.DEAD)),
+    )
+    pending = Dispatch.objects.filter(
+        organization_id=organization_id, status=Dispatch.Status.ACTIVE
+    ).aggregate(pending=Sum("pending"))["pending"]
+    return {
+        "queues": {"expand": chunks["queued"], "send": pending or 0},
+        "dead_chunks": chunks["dead"],
+    }
+
+
 def uptime_seconds() -> float:
     return round(time.time() - STARTED_AT, 1)
 

@@ -31,6 +31,8 @@ from messaging import reporting
 from messaging.charts import bar_chart, funnel
 from vendors.sms import GSM7_BASIC, GSM7_EXTENSION, is_gsm7, sms_segments
 
+# Statuses of an open run: messages going out, or waiting to on a resume.
+SENDING = (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
 # Rows of each kind on the dead-letter page; the changelists hold the rest.
 DEAD_LETTER_SHOWN = 100
 
@@ -72,7 +74,11 @@ class CampaignAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        organization, segment = cleaned.get("organization"), cleaned.get("segment")
+        segment = cleaned.get("segment")
+        # A saved campaign's organization is shown, not edited.
+        organization = cleaned.get("organization") or (
+            self.instance.organization if self.instance.pk else None
+        )
         if organization is None or segment is None or not cleaned.get("channel"):
             return cleaned  # their own errors are already shown
         try:
@@ -357,16 +363,45 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status not in lifecycle.EDITABLE:
-            return [
-                *self.readonly_fields,
-                *(f for f in CampaignAdminForm._meta.fields if f != "status"),
-            ]
+            return [*self.readonly_fields, *CampaignAdminForm._meta.fields]
+        if obj is not None:
+            return [*self.readonly_fields, "organization"]
         return self.readonly_fields
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a campaign whose run is open would leave its messages going out,
+        # or waiting for ever, with no page to stop or resume them: Cancel first.
+        # (The bulk delete action asks this of every selected campaign too.)
+        if obj is not None and obj.status in SENDING:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A save the state machine refuses (the campaign was launched since the
+        form was opened, or the POST was crafted) changes nothing and says why."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except lifecycle.CampaignStateError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return redirect("admin:campaigns_campaign_change", object_id)
+
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        if not change:
-            campaign = lifecycle.campaign_create(
+        if change:
+            # The form has been applied to `obj`; fields shown read-only keep the
+            # stored values. The service re-checks the status under a row lock.
+            saved = lifecycle.campaign_update(
+                campaign_id=obj.pk,
+                name=obj.name,
+                channel=obj.channel,
+                segment=obj.segment,
+                template=obj.template,
+                subject=obj.subject,
+                chunk_size=obj.chunk_size,
+                scheduled_at=obj.scheduled_at,
+            )
+        else:
+            data = form.cleaned_data
+            saved = lifecycle.campaign_create(
                 organization=data["organization"],
                 name=data["name"],
                 channel=data["channel"],
@@ -377,13 +412,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 chunk_size=data.get("chunk_size"),
                 scheduled_at=data.get("scheduled_at"),
             )
-            _take_over(obj, campaign)
-            return
-        # Validated by the form (campaign_validate); a draft with a time is scheduled.
-        obj.status = (
-            Campaign.Status.SCHEDULED if obj.scheduled_at else Campaign.Status.DRAFT
-        )
-        obj.save()
+        _take_over(obj, saved)
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         form = context["adminform"].form

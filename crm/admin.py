@@ -5,7 +5,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
@@ -237,6 +237,9 @@ class LeadAdmin(OrganizationScopedAdmin):
         member_organization = (
             None if request.user.is_superuser else request_organization(request)
         )
+        if member_organization is None and not request.user.is_superuser:
+            # Staff of no organization have none to import into, nor to be shown.
+            raise PermissionDenied
         report, file_error = None, None
         if request.method == "POST":
             form = LeadImportForm(

@@ -8,6 +8,8 @@ permissions still grant what they grant, for staff set up the usual way.
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
@@ -44,6 +46,43 @@ def role_allows(request, right: str) -> bool:
     if membership is None or not request.user.is_staff:
         return False
     return right in _ROLE_RIGHTS.get(membership.role, set())
+
+
+def organization_path_of(model, admin_site) -> str | None:
+    """The lookup from the model to its Organization: its scoped admin's, else a
+    direct `organization` field; None for a model that belongs to no organization."""
+    model_admin = admin_site._registry.get(model)
+    if isinstance(model_admin, OrganizationScopedAdmin):
+        return model_admin.organization_path
+    if any(field.name == "organization" for field in model._meta.fields):
+        return "organization"
+    return None
+
+
+def visible_rows(request, model, admin_site) -> QuerySet:
+    """The model's rows the user may be offered: every row for a superuser, their
+    organization's for a member, none of a model belonging to no organization."""
+    queryset = model._default_manager.all()
+    if request.user.is_superuser:
+        return queryset
+    organization = request_organization(request)
+    path = organization_path_of(model, admin_site)
+    if organization is None or path is None:
+        return queryset.none()
+    return queryset.filter(**{path: organization.pk})
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A foreign key's filter offering only the rows the user may see."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        rows = visible_rows(request, field.related_model, model_admin.admin_site)
+        return field.get_choices(
+            include_blank=False,
+            ordering=ordering,
+            limit_choices_to={"pk__in": rows.values("pk")},
+        )
 
 
 class CappedCountPaginator(Paginator):
@@ -84,10 +123,23 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
-        if not request.user.is_superuser:
-            # One organization to choose from is no choice.
-            filters = [f for f in filters if f != self.organization_path]
-        return filters
+        if request.user.is_superuser:
+            return filters
+        # One organization to choose from is no choice.
+        filters = [f for f in filters if f != self.organization_path]
+        return [self._scoped_filter(f) for f in filters]
+
+    def _scoped_filter(self, list_filter):
+        """A foreign key's filter offers the member's organization's rows only."""
+        if not isinstance(list_filter, str):
+            return list_filter
+        try:
+            field = get_fields_from_path(self.model, list_filter)[-1]
+        except FieldDoesNotExist:
+            return list_filter
+        if field.is_relation:
+            return (list_filter, ScopedRelatedFieldListFilter)
+        return list_filter
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))
@@ -96,17 +148,10 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         return columns
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
         if not request.user.is_superuser:
-            organization = request_organization(request)
-            if related is Organization:
-                kwargs["queryset"] = Organization.objects.filter(
-                    pk=getattr(organization, "pk", None)
-                )
-            elif any(f.name == "organization" for f in related._meta.fields):
-                kwargs["queryset"] = related._default_manager.filter(
-                    organization=organization
-                )
+            kwargs["queryset"] = visible_rows(
+                request, db_field.related_model, self.admin_site
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):

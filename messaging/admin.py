@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from crm.admin import LeadAdmin
 from crm.admin_scoping import (
@@ -16,7 +16,6 @@ from crm.admin_scoping import (
     ReadOnlyAdmin,
     request_organization,
 )
-from crm.models import Lead
 from messaging.models import (
     CommunicationLog,
     DeliveryReceipt,
@@ -214,24 +213,13 @@ class InboundReplyAdmin(ReadOnlyAdmin):
         "leads_changed",
         "messages_suppressed",
         "body",
+        "organization",
         "received_at",
     ]
-    list_filter = ["action", "channel", "vendor"]
+    list_filter = ["action", "channel", "vendor", "organization"]
+    list_select_related = ["organization"]
     search_fields = ["=sender", "body"]
     date_hierarchy = "received_at"
-
-    def scope(self, request, queryset):
-        """A member sees the replies from their own leads' contacts."""
-        if request.user.is_superuser:
-            return queryset
-        organization = request_organization(request)
-        if organization is None:
-            return queryset.none()
-        leads = Lead.objects.filter(organization=organization)
-        return queryset.filter(
-            Q(channel="sms", sender__in=leads.values("phone"))
-            | Q(channel="email", sender__in=leads.values("email"))
-        )
 
 
 class LeadMessageFormSet(forms.BaseInlineFormSet):

@@ -245,8 +245,10 @@ class DeliveryReceipt(models.Model):
 class InboundReply(models.Model):
     """A reply a person sent us, kept as the record of each opt-out and opt-in.
 
-    Not tied to an organization: organizations share the sender number, so a STOP
-    applies to every lead reached at that contact (see messaging.services.inbound).
+    Organizations share the sender number, so a STOP applies to every lead reached
+    at that contact (see messaging.services.inbound). The reply itself belongs to
+    the organization whose message it answers, and only its members read it; a
+    reply to nothing we sent belongs to none and is for operators only.
     """
 
     class Action(models.TextChoices):
@@ -255,6 +257,13 @@ class InboundReply(models.Model):
         IGNORED = "ignored", "No keyword"
         UNUSABLE_SENDER = "unusable_sender", "Sender not a valid contact"
 
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="inbound_replies",
+    )
     vendor = models.CharField(max_length=32, blank=True, default="")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     sender = models.CharField(max_length=254)

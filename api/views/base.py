@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 
+from api.filters import OrganizationFilterBackend
 from api.permissions import organization_of
 from crm.models import Organization
 
@@ -13,6 +14,7 @@ class OrganizationScoped:
     """
 
     organization_field = "organization"
+    filter_backends = [OrganizationFilterBackend]
 
     @property
     def organization(self) -> Organization:

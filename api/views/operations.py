@@ -2,11 +2,13 @@
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import monitoring
+from api.permissions import membership_of
 
 _Check = inline_serializer(
     "HealthCheck",
@@ -43,10 +45,10 @@ class HealthView(APIView):
 
 
 class StatsView(APIView):
-    """Queue depths, tasks processed and failed per task type, uptime.
-
-    For operators (staff) only: the numbers span every organization.
-    """
+    """For staff. An operator (superuser) sees the whole system: queue depths, tasks
+    processed and failed per task type, worker heartbeats, uptime. A staff member
+    of an organization sees that organization's work waiting, counted from its own
+    rows: the queues and task counts span every organization."""
 
     permission_classes = [IsAuthenticated, IsAdminUser]
 
@@ -54,20 +56,43 @@ class StatsView(APIView):
         responses=inline_serializer(
             "Stats",
             {
+                "scope": serializers.ChoiceField(choices=["global", "organization"]),
                 "queues": serializers.DictField(child=serializers.IntegerField()),
+                "dead_chunks": serializers.IntegerField(
+                    required=False, help_text="organization scope only"
+                ),
                 "tasks": serializers.DictField(
-                    child=serializers.DictField(child=serializers.IntegerField())
+                    child=serializers.DictField(child=serializers.IntegerField()),
+                    required=False,
+                    help_text="global scope only",
                 ),
                 "workers": serializers.DictField(
-                    child=serializers.DictField(child=serializers.FloatField())
+                    child=serializers.DictField(child=serializers.FloatField()),
+                    required=False,
+                    help_text="global scope only",
                 ),
-                "uptime_seconds": serializers.FloatField(),
+                "uptime_seconds": serializers.FloatField(
+                    required=False, help_text="global scope only"
+                ),
             },
         )
     )
     def get(self, request):
+        if not request.user.is_superuser:
+            membership = membership_of(request)
+            if membership is None:
+                raise PermissionDenied("You are not a member of any organization.")
+            return Response(
+                {
+                    "scope": "organization",
+                    **monitoring.organization_backlog(
+                        organization_id=membership.organization_id
+                    ),
+                }
+            )
         return Response(
             {
+                "scope": "global",
                 "queues": monitoring.queue_depths(),
                 "tasks": monitoring.task_counts(),
                 "workers": monitoring.worker_heartbeats(),

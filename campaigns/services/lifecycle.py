@@ -121,6 +121,39 @@ def campaign_create(
     )
 
 
+def campaign_update(
+    *,
+    campaign_id: int,
+    name: str,
+    channel: str,
+    segment: Segment,
+    template: str,
+    subject: str = "",
+    chunk_size: int | None = None,
+    scheduled_at: datetime | None = None,
+) -> Campaign:
+    """Change a draft or scheduled campaign: with a time it is scheduled, without
+    one a draft. A launched campaign is its run's record and is never changed."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id, EDITABLE, "edit")
+        campaign_validate(
+            organization=campaign.organization,
+            channel=channel,
+            segment=segment,
+            template=template,
+            subject=subject,
+            chunk_size=chunk_size,
+        )
+        campaign.name, campaign.channel, campaign.segment = name, channel, segment
+        campaign.template, campaign.subject = template, subject
+        campaign.chunk_size, campaign.scheduled_at = chunk_size, scheduled_at
+        campaign.status = (
+            Campaign.Status.SCHEDULED if scheduled_at else Campaign.Status.DRAFT
+        )
+        campaign.save()
+    return campaign
+
+
 def campaign_launch(*, campaign_id: int) -> LaunchResult:
     """Start sending: the campaign runs, its dispatch opens, chunking is enqueued.
 

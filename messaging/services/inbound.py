@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.contacts import ContactError, normalize_email, normalize_phone
+from crm.models import Channel, Lead
 from crm.services.leads import leads_set_opt_out
 from messaging.models import PENDING_DUE, CommunicationLog, InboundReply, LogStatus
 from messaging.services.dispatches import dispatch_counters_add, dispatch_finish_if_done
@@ -56,10 +57,23 @@ def inbound_handle(
         word = keyword(message.body)
         if word not in OPT_OUT_WORDS and word not in OPT_IN_WORDS:
             word = ""
+        try:
+            contact = (
+                normalize_phone(message.sender)
+                if message.channel == "sms"
+                else normalize_email(message.sender)
+            )
+        except ContactError:
+            contact = None
         reply = InboundReply(
             vendor=vendor,
+            organization_id=(
+                reply_organization_id(contact=contact, channel=message.channel)
+                if contact
+                else None
+            ),
             channel=message.channel,
-            sender=message.sender[:254],
+            sender=(contact or message.sender)[:254],
             body=message.body,
             keyword=word,
             received_at=message.received_at,
@@ -69,13 +83,7 @@ def inbound_handle(
             reply.action = InboundReply.Action.IGNORED
             reply.save()
             continue
-        try:
-            contact = (
-                normalize_phone(message.sender)
-                if message.channel == "sms"
-                else normalize_email(message.sender)
-            )
-        except ContactError:
+        if contact is None:
             logger.warning("inbound %s from unusable sender", message.channel)
             outcome.ignored += 1
             reply.action = InboundReply.Action.UNUSABLE_SENDER
@@ -86,7 +94,6 @@ def inbound_handle(
             changed = leads_set_opt_out(
                 contact=contact, channel=message.channel, opted_out=opting_out
             )
-            reply.sender = contact
             reply.leads_changed = len(changed)
             if opting_out:
                 outcome.opted_out += changed
@@ -100,6 +107,25 @@ def inbound_handle(
                 reply.action = InboundReply.Action.OPT_IN
             reply.save()
     return outcome
+
+
+def reply_organization_id(*, contact: str, channel: str) -> int | None:
+    """The organization whose latest message to this contact a reply answers.
+
+    Found through the leads at that primary contact and their messages (indexed by
+    lead), never through the leads alone: a lead added with someone's number must
+    not make their replies to another organization readable.
+    """
+    field = "phone" if channel == Channel.SMS else "email"
+    leads = Lead.objects.filter(**{field: contact}).values("pk")
+    return (
+        CommunicationLog.objects.filter(
+            lead__in=leads, channel=channel, sent_at__isnull=False
+        )
+        .order_by("-created_at")
+        .values_list("dispatch__organization_id", flat=True)
+        .first()
+    )
 
 
 def logs_suppress(*, contact: str, channel: str) -> int:

@@ -3,12 +3,21 @@
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
+from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign, CampaignChunk
+from campaigns.services import lifecycle
+from crm.models import Membership
 from messaging.models import LogStatus
 from tests.admin.conftest import EVERYONE, launched_campaign, logs_for
 from tests.campaigns.factories import CampaignFactory
-from tests.crm.factories import LeadFactory, SegmentFactory
+from tests.crm.factories import (
+    LeadFactory,
+    MembershipFactory,
+    SegmentFactory,
+    UserFactory,
+)
 from vendors.sms import sms_segments
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +235,98 @@ def test_a_post_is_needed_to_act(member_client, organization):
     )
 
     assert response.status_code == 405
+
+
+def change_form(campaign, **overrides):
+    return {
+        "name": campaign.name,
+        "channel": campaign.channel,
+        "segment": campaign.segment_id,
+        "subject": campaign.subject,
+        "template": campaign.template,
+        "chunk_size": campaign.chunk_size or "",
+        "scheduled_at_0": "",
+        "scheduled_at_1": "",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_saving_a_launched_campaigns_form_changes_nothing(
+    member_client, organization, scheduled
+):
+    # Given a running campaign whose scheduled time has passed
+    campaign = launched_campaign(organization)
+    past = {"scheduled_at_0": "2020-01-01", "scheduled_at_1": "09:00"}
+    Campaign.objects.filter(pk=campaign.pk).update(
+        scheduled_at="2020-01-01T09:00Z" if scheduled else None
+    )
+    campaign.refresh_from_db()
+
+    # When a crafted POST saves its change form with other content
+    member_client.post(
+        reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
+        change_form(
+            campaign, name="Renamed", template="Changed", **(past if scheduled else {})
+        ),
+    )
+
+    # Then it is still running with its content, and beat launches nothing again
+    stored = Campaign.objects.get(pk=campaign.pk)
+    assert (stored.status, stored.name, stored.template) == (
+        Campaign.Status.RUNNING,
+        campaign.name,
+        campaign.template,
+    )
+    assert lifecycle.campaign_launch_due(now=timezone.now()) == []
+    assert stored.dispatch_id == campaign.dispatch_id
+
+
+def test_a_campaign_launched_while_its_form_was_open_is_not_reset(
+    member_client, organization, monkeypatch
+):
+    # Given a form opened on a draft that has been launched since
+    campaign = launched_campaign(organization)
+    stale = Campaign.objects.get(pk=campaign.pk)
+    stale.status = Campaign.Status.DRAFT
+    monkeypatch.setattr(CampaignAdmin, "get_object", lambda *args, **kwargs: stale)
+
+    # When the form is saved
+    response = member_client.post(
+        reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
+        change_form(campaign, name="Renamed"),
+        follow=True,
+    )
+
+    # Then the campaign is left running as it was, and the page says why
+    stored = Campaign.objects.get(pk=campaign.pk)
+    assert (stored.status, stored.name) == (Campaign.Status.RUNNING, campaign.name)
+    assert any("cannot edit it" in message for message in said(response))
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_a_campaign_still_sending_cannot_be_deleted_from_the_admin(
+    client, organization, status
+):
+    # Given an owner, and a campaign still sending or paused mid-way
+    owner = MembershipFactory(
+        organization=organization,
+        user=UserFactory(is_staff=True),
+        role=Membership.Role.OWNER,
+    ).user
+    client.force_login(owner)
+    campaign = launched_campaign(organization)
+    Campaign.objects.filter(pk=campaign.pk).update(status=status)
+
+    # When they delete it from its page, and with the changelist's bulk action
+    client.post(
+        reverse("admin:campaigns_campaign_delete", args=[campaign.pk]),
+        {"post": "yes"},
+    )
+    client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "delete_selected", "_selected_action": [campaign.pk], "post": "yes"},
+    )
+
+    # Then it is still there, to be paused or cancelled
+    assert Campaign.objects.filter(pk=campaign.pk, status=status).exists()

@@ -4,13 +4,14 @@ import csv
 import io
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from crm.models import Lead
 from messaging.admin import LEAD_HISTORY_SHOWN
 from tests.admin.conftest import launched_campaign, logs_for
-from tests.crm.factories import LeadFactory
+from tests.crm.factories import LeadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +56,30 @@ def test_importing_again_updates_instead_of_duplicating(member_client):
         2,
     )
     assert Lead.objects.count() == 2
+
+
+def test_staff_of_no_organization_can_neither_see_nor_import_into_any(
+    client, other_organization
+):
+    # Given a staff user allowed to add leads but a member of no organization
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="add_lead"))
+    client.force_login(staff)
+
+    # When they open the import page, and post a file into another organization
+    page = client.get(reverse("admin:crm_lead_import"))
+    posted = client.post(
+        reverse("admin:crm_lead_import"),
+        {
+            "file": SimpleUploadedFile("leads.csv", CSV.encode(), "text/csv"),
+            "organization": other_organization.pk,
+        },
+    )
+
+    # Then both are refused, no organization is named, and nothing is imported
+    assert (page.status_code, posted.status_code) == (403, 403)
+    assert other_organization.name not in page.content.decode()
+    assert not Lead.objects.exists()
 
 
 def test_export_writes_what_the_importer_reads_back(member_client, organization):

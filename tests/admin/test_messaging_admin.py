@@ -5,11 +5,13 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import CampaignChunk
 from messaging.models import DeliveryReceipt, LogStatus
 from messaging.services.inbound import inbound_handle
 from tests.admin.conftest import launched_campaign, logs_for
+from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory
 from vendors.base import InboundMessage
 
@@ -161,23 +163,43 @@ def test_a_huge_message_list_is_counted_only_up_to_a_cap(
     assert response.context["cl"].result_count == 3
 
 
-def test_members_see_the_replies_of_their_own_leads_only(
-    member_client, organization, other_organization
-):
-    LeadFactory(organization=organization, phones=["+12025550147"])
-    LeadFactory(organization=other_organization, phones=["+12025550148"])
+def sent_to(lead) -> None:
+    CommunicationLogFactory(
+        dispatch=DispatchFactory(organization=lead.organization),
+        lead=lead,
+        status=LogStatus.SENT,
+        sent_at=timezone.now(),
+        next_attempt_at=None,
+    )
+
+
+def reply_from(number: str, body: str) -> None:
     inbound_handle(
         messages=[
             InboundMessage(
-                channel="sms", sender=sender, body="STOP", received_at=datetime.now(UTC)
+                channel="sms", sender=number, body=body, received_at=datetime.now(UTC)
             )
-            for sender in ("+12025550147", "+12025550148")
         ]
     )
 
+
+def test_a_member_reads_replies_to_their_messages_and_never_to_anothers(
+    member_client, organization, other_organization
+):
+    # Given a reply to the member's organization's message, and one to another's
+    sent_to(LeadFactory(organization=organization, phones=["+12025550146"]))
+    reply_from("+12025550146", "See you Monday")
+    their_number = "+12025550147"
+    sent_to(LeadFactory(organization=other_organization, phones=[their_number]))
+    reply_from(their_number, "My card ends 4242")
+
+    # When the member adds a lead with the other's number and opens the replies
+    LeadFactory(organization=organization, phones=[their_number])
     response = member_client.get(reverse("admin:messaging_inboundreply_changelist"))
 
+    # Then they read their own reply only
     assert response.status_code == 200
-    assert [reply.sender for reply in response.context["cl"].result_list] == [
-        "+12025550147"
+    assert [reply.body for reply in response.context["cl"].result_list] == [
+        "See you Monday"
     ]
+    assert "4242" not in response.content.decode()

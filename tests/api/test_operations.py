@@ -8,6 +8,10 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from rest_framework.test import APIClient
 
 from api import monitoring
+from campaigns.models import CampaignChunk
+from messaging.models import Dispatch
+from tests.admin.conftest import launched_campaign
+from tests.crm.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -83,18 +87,77 @@ def test_health_is_503_when_the_broker_is_down(monitor_store, monkeypatch):
     assert "refused" in response.json()["checks"]["broker"]["detail"]
 
 
-def test_stats_count_tasks_by_type_and_outcome(api, member, monitor_store):
-    member.user.is_staff = True
-    member.user.save()
+@pytest.fixture
+def operator_api(db) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_stats_count_tasks_by_type_and_outcome(operator_api, monitor_store):
     monitoring.count_task(task_name="messaging.send_batch", succeeded=True)
     monitoring.count_task(task_name="messaging.send_batch", succeeded=True)
     monitoring.count_task(task_name="messaging.send_batch", succeeded=False)
 
-    body = api.get("/api/stats").json()
+    body = operator_api.get("/api/stats").json()
 
     assert body["tasks"]["messaging.send_batch"] == {"processed": 2, "failed": 1}
     assert set(body["queues"]) >= {"send", "expand", "receipts", "default"}
     assert body["uptime_seconds"] >= 0
+
+
+def backlog(organization, *, chunks: int, pending: int) -> None:
+    """A running campaign with `chunks` chunks waiting and `pending` messages."""
+    campaign = launched_campaign(organization)
+    Dispatch.objects.filter(pk=campaign.dispatch_id).update(pending=pending)
+    CampaignChunk.objects.bulk_create(
+        CampaignChunk(
+            campaign=campaign,
+            index=index,
+            job_id=f"{campaign.pk}-{index}",
+            lead_ids=[],
+            created_at=timezone.now(),
+        )
+        for index in range(chunks)
+    )
+
+
+def test_a_member_sees_their_organizations_backlog_and_an_operator_every_queue(
+    api, member, other_org, operator_api, monitor_store, monkeypatch
+):
+    # Given work waiting in two organizations, and every tenant's tasks counted
+    member.user.is_staff = True
+    member.user.save()
+    backlog(member.organization, chunks=2, pending=3)
+    backlog(other_org, chunks=5, pending=7)
+    monitoring.count_task(task_name="messaging.send_batch", succeeded=True)
+    monkeypatch.setattr(monitoring, "queue_depths", lambda: {"send": 40})
+
+    # When a staff member and an operator ask for the stats
+    mine = api.get("/api/stats").json()
+    everyone = operator_api.get("/api/stats").json()
+
+    # Then the member sees only their organization's work, the operator the queues
+    assert mine == {
+        "scope": "organization",
+        "queues": {"expand": 2, "send": 3},
+        "dead_chunks": 0,
+    }
+    assert everyone["scope"] == "global"
+    assert everyone["queues"] == {"send": 40}
+    assert everyone["tasks"]["messaging.send_batch"]["processed"] == 1
+
+
+def test_staff_of_no_organization_get_no_stats(monitor_store):
+    # Given a staff user who is neither a member nor a superuser
+    client = APIClient()
+    client.force_authenticate(UserFactory(is_staff=True))
+
+    # When they ask for the stats
+    response = client.get("/api/stats")
+
+    # Then they are refused
+    assert response.status_code == 403
 
 
 def test_the_worker_signals_count_into_the_store(monitor_store):

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion, lifecycle
@@ -93,6 +94,36 @@ def test_a_running_campaign_cannot_be_launched_again():
 
     with pytest.raises(lifecycle.CampaignStateError, match="only a draft or scheduled"):
         lifecycle.campaign_launch(campaign_id=campaign.pk)
+
+
+def test_an_edit_schedules_a_draft_and_never_touches_a_launched_campaign():
+    # Given a draft, and a campaign already launched
+    draft = campaign_with_leads(1)
+    launched = launched_and_chunked(1)
+    content = {
+        "name": "Later",
+        "channel": Channel.SMS,
+        "template": "Hi {{name}}",
+        "scheduled_at": timezone.now() + timezone.timedelta(days=1),
+    }
+
+    # When each is edited with a time
+    scheduled = lifecycle.campaign_update(
+        campaign_id=draft.pk, segment=draft.segment, **content
+    )
+    with pytest.raises(lifecycle.CampaignStateError, match="cannot edit it"):
+        lifecycle.campaign_update(
+            campaign_id=launched.pk, segment=launched.segment, **content
+        )
+
+    # Then the draft is scheduled with its new content; the launched one is as it was
+    assert (scheduled.status, scheduled.name) == (Campaign.Status.SCHEDULED, "Later")
+    stored = Campaign.objects.get(pk=launched.pk)
+    assert (stored.status, stored.name, stored.scheduled_at) == (
+        Campaign.Status.RUNNING,
+        launched.name,
+        None,
+    )
 
 
 def test_chunking_stores_every_lead_once_in_chunk_messages():

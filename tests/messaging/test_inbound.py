@@ -99,3 +99,32 @@ def test_every_reply_is_kept_with_what_it_did():
         ("simulator", "not a number", "START", "unusable_sender", 0, 0),
         ("simulator", "+12025550147", "START", "opt_in", 1, 0),
     ]
+
+
+@pytest.mark.django_db
+def test_a_reply_belongs_to_the_organization_whose_message_it_answers():
+    # Given two organizations with a lead at the same number, only one of which
+    # has sent that number a message
+    answered = LeadFactory(phones=["+12025550147"])
+    LeadFactory(phones=["+12025550147"])
+    CommunicationLogFactory(
+        dispatch=DispatchFactory(organization=answered.organization),
+        lead=answered,
+        status=LogStatus.SENT,
+        sent_at=datetime.now(UTC),
+        next_attempt_at=None,
+    )
+
+    # When the number replies, and a number nobody wrote to replies
+    inbound_handle(
+        messages=[message("thanks!"), message("STOP", sender="+12025550999")]
+    )
+
+    # Then the first reply is the organization's that wrote, the second nobody's
+    replies = InboundReply.objects.order_by("pk").values_list(
+        "sender", "organization_id"
+    )
+    assert list(replies) == [
+        ("+12025550147", answered.organization_id),
+        ("+12025550999", None),
+    ]
