@@ -9,13 +9,14 @@ from pathlib import Path
 
 import dj_database_url
 
+from config import secret_policy
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
+SECRET_KEY = env_str("SECRET_KEY", secret_policy.DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -249,5 +250,7 @@ SIMULATOR_SUCCESS_RATE = env_float("SIMULATOR_SUCCESS_RATE", 0.9)
 SIMULATOR_LATENCY_MS = env_int("SIMULATOR_LATENCY_MS", 0)
 SIMULATOR_RECEIPT_DELAY_MS = env_int("SIMULATOR_RECEIPT_DELAY_MS", 200)
 SIMULATOR_SEED = env_str("SIMULATOR_SEED", "")
-SIMULATOR_WEBHOOK_SECRET = env_str("SIMULATOR_WEBHOOK_SECRET", "simulator-dev-secret")
+SIMULATOR_WEBHOOK_SECRET = env_str(
+    "SIMULATOR_WEBHOOK_SECRET", secret_policy.DEVELOPMENT_WEBHOOK_SECRET
+)
 SIMULATOR_REDIS_URL = env_str("SIMULATOR_REDIS_URL", "")

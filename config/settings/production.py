@@ -1,14 +1,15 @@
 """Production settings: the base settings hardened, and refusing to start insecurely."""
 
-from django.core.exceptions import ImproperlyConfigured
-
 from config.env import env_bool, env_int, env_str
+from config.secret_policy import refuse_development_secrets, secret_setting_names
 from config.settings.base import *  # noqa: F403
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set in production")
+# SECRET_KEY and every *_WEBHOOK_SECRET: none may be a development or example value.
+refuse_development_secrets(
+    {name: globals()[name] for name in secret_setting_names(list(globals()))}
+)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
