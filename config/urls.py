@@ -6,11 +6,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from api.views.operations import HealthView
+from api.views.probes import LiveView, ReadyView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("health", HealthView.as_view(), name="health"),
+    path("health/live", LiveView.as_view(), name="health-live"),
+    path("health/ready", ReadyView.as_view(), name="health-ready"),
     # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
     path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.svg"))),
 ]

@@ -123,3 +123,23 @@ def test_deploy_check_warns_only_of_hsts_preload_with_real_secrets():
     assert result.returncode == 0, result.stderr
     issues = set(re.findall(r"\((\w+\.[EW]\d+)\)", result.stdout + result.stderr))
     assert issues == {"security.W021"}
+
+
+def test_probes_answer_over_plain_http_while_everything_else_redirects_to_https():
+    # given production settings with the HTTPS redirect on (the default)
+    script = (
+        "import django; django.setup();"
+        "from django.test import Client;"
+        "client = Client();"
+        "print(client.get('/health/live').status_code,"
+        " client.get('/admin/login/').status_code)"
+    )
+
+    # when an orchestrator probes liveness over plain HTTP, and a person opens a page
+    result = run_production(
+        ["-c", script], ALLOWED_HOSTS="testserver", **real_secrets()
+    )
+
+    # then the probe is answered and the page redirected to HTTPS
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "301"]
