@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from api.views.operations import HealthView
@@ -15,5 +16,6 @@ urlpatterns = [
     path("health/live", LiveView.as_view(), name="health-live"),
     path("health/ready", ReadyView.as_view(), name="health-ready"),
     # Browsers ask for /favicon.ico on every page; a 404 there is a console error.
-    path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.svg"))),
+    # Looked up per request: the hashed name exists only once collectstatic ran.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("crm/favicon.svg"))),
 ]

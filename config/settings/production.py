@@ -11,6 +11,15 @@ refuse_development_secrets(
     {name: globals()[name] for name in secret_setting_names(list(globals()))}
 )
 
+# collectstatic compresses the files and names each by its content's hash, so
+# browsers may cache them for ever (whitenoise serves them so).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 # Orchestrators probe the container over plain HTTP, inside the TLS proxy.

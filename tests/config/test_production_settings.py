@@ -143,3 +143,29 @@ def test_probes_answer_over_plain_http_while_everything_else_redirects_to_https(
     # then the probe is answered and the page redirected to HTTPS
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["200", "301"]
+
+
+def test_production_serves_collected_static_files_under_their_hashed_names(tmp_path):
+    # given production settings and the static files collected into STATIC_ROOT
+    environment = {"STATIC_ROOT": str(tmp_path), **real_secrets()}
+    collected = run_production(
+        ["manage.py", "collectstatic", "--noinput", "--verbosity", "0"], **environment
+    )
+    assert collected.returncode == 0, collected.stderr
+
+    # when a browser asks the process for the admin's stylesheet by its hashed name
+    script = (
+        "import django; django.setup();"
+        "from django.templatetags.static import static;"
+        "from django.test import Client;"
+        "url = static('admin/css/base.css');"
+        "response = Client().get(url, secure=True);"
+        "print(url, response.status_code, response['Content-Type'].split(';')[0])"
+    )
+    result = run_production(["-c", script], ALLOWED_HOSTS="testserver", **environment)
+
+    # then the process serves it, as CSS
+    assert result.returncode == 0, result.stderr
+    url, status, content_type = result.stdout.split()
+    assert re.fullmatch(r"/static/admin/css/base\.[0-9a-f]{12}\.css", url)
+    assert (status, content_type) == ("200", "text/css")
