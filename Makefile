@@ -47,5 +47,10 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A config beat --loglevel INFO
 
+## Install the wheel outside the checkout and run it as production does: migrate,
+## gunicorn, two workers, beat, a campaign through the API (scripts/deploy_smoke.py).
+deploy-smoke:
+	$(PYTHON) scripts/deploy_smoke.py
+
 bench: migrate
 	$(PY) manage.py bench $(BENCH_ARGS)
