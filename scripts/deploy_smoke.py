@@ -22,6 +22,7 @@ Environment:
                       emptied before and after
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -122,15 +123,16 @@ class Smoke:
         return completed.stdout
 
     def start(self, name: str, *command: str) -> None:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.processes[name] = subprocess.Popen(
-            command,
-            cwd=self.run_dir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child keeps its own copy of the log's descriptor.
+        with open(self.logs / f"{name}.log", "wb") as log:
+            self.processes[name] = subprocess.Popen(
+                command,
+                cwd=self.run_dir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -151,16 +153,19 @@ class Smoke:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        """SIGTERM to each main process (a warm shutdown: tasks finish), then
+        SIGKILL to whatever of its process group is left."""
         for process in self.processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         for name, process in self.processes.items():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                print(f"deploy-smoke: {name} ignored SIGTERM; killed")
+                print(f"deploy-smoke: {name} ignored SIGTERM for 30 s; killed")
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            process.wait(timeout=10)
 
     def show_logs(self) -> None:
         for path in sorted(self.logs.glob("*.log")):
