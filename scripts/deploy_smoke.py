@@ -18,7 +18,7 @@ Environment:
   SMOKE_DATABASE_URL  default postgresql://postgres@127.0.0.1:5432/crm_smoke; the
                       database (its name must contain "smoke") is made anew and
                       dropped at the end
-  SMOKE_BROKER_URL    default redis://127.0.0.1:6379/14; that Redis database is
+  SMOKE_BROKER_URL    default redis://127.0.0.1:6379/13; that Redis database is
                       emptied before and after
 """
 
@@ -45,7 +45,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get(
     "SMOKE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crm_smoke"
 )
-BROKER_URL = os.environ.get("SMOKE_BROKER_URL", "redis://127.0.0.1:6379/14")
+BROKER_URL = os.environ.get("SMOKE_BROKER_URL", "redis://127.0.0.1:6379/13")
 # What the image's build leaves out (.dockerignore): local state, never the code.
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "var", "test-output", "build", "dist", "*.egg-info",
