@@ -13,8 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 DEVELOPMENT_WEBHOOK_SECRET = "simulator-dev-secret"
 
-# Values shipped in docker-compose.yml, the README and the tests, and the usual
-# placeholders, compared lower-cased.
+# Placeholders that examples and compose files use, compared lower-cased.
 KNOWN_PLACEHOLDERS = frozenset(
     {
         DEVELOPMENT_SECRET_KEY.lower(),
