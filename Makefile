@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/crm
 
-.PHONY: install demo test test-rabbitmq lint worker beat web bench migrate
+.PHONY: install demo test test-rabbitmq lint worker beat web dev bench migrate deploy-smoke
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -40,6 +40,10 @@ lint: install
 
 ## The processes a deployment runs: one web, any number of workers, exactly one beat.
 web: migrate
+	$(VENV)/bin/gunicorn config.wsgi:application --bind 0.0.0.0:8000 --access-logfile -
+
+## The web process for development: Django's runserver, reloading on every change.
+dev: migrate
 	$(PY) manage.py runserver 0.0.0.0:8000
 
 worker: install
@@ -47,6 +51,11 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A config beat --loglevel INFO
+
+## Install the wheel outside the checkout and run it as production does: migrate,
+## gunicorn, two workers, beat, a campaign through the API (scripts/deploy_smoke.py).
+deploy-smoke:
+	$(PYTHON) scripts/deploy_smoke.py
 
 bench: migrate
 	$(PY) manage.py bench $(BENCH_ARGS)

@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import secret_policy
 from config.env import env_bool, env_float, env_int, env_list, env_str
 from config.logs import configure_structlog, logging_config
 
@@ -17,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
+SECRET_KEY = env_str("SECRET_KEY", secret_policy.DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -46,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the process itself: no web server in front is needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,6 +112,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+# Whitenoise serves from here (empty until collectstatic; app directories in DEBUG).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -244,7 +249,9 @@ SIMULATOR_SUCCESS_RATE = env_float("SIMULATOR_SUCCESS_RATE", 0.9)
 SIMULATOR_LATENCY_MS = env_int("SIMULATOR_LATENCY_MS", 0)
 SIMULATOR_RECEIPT_DELAY_MS = env_int("SIMULATOR_RECEIPT_DELAY_MS", 200)
 SIMULATOR_SEED = env_str("SIMULATOR_SEED", "")
-SIMULATOR_WEBHOOK_SECRET = env_str("SIMULATOR_WEBHOOK_SECRET", "simulator-dev-secret")
+SIMULATOR_WEBHOOK_SECRET = env_str(
+    "SIMULATOR_WEBHOOK_SECRET", secret_policy.DEVELOPMENT_WEBHOOK_SECRET
+)
 SIMULATOR_REDIS_URL = env_str("SIMULATOR_REDIS_URL", "")
 
 # --- Logs and metrics -----------------------------------------------------------

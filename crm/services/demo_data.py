@@ -2,6 +2,7 @@
 
 import csv
 import random
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -9,8 +10,9 @@ from pathlib import Path
 
 from faker import Faker
 
-from crm.models import Lead, Organization
+from crm.models import Lead, Membership, Organization
 from crm.services.lead_bulk import leads_bulk_insert
+from crm.services.organizations import member_create, member_set_password
 
 # 2,000 leads per COPY: 100,000 leads take about 7 s on Postgres here, and bigger
 # batches gain nothing while holding more objects.
@@ -115,6 +117,41 @@ class DemoCsv:
 
     rows: int
     bad_lines: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DemoOwner:
+    username: str
+    password: str
+
+
+def demo_owner_ready(*, organization: Organization) -> DemoOwner:
+    """The demo organization's owner, "<slug>-owner", with a new random password.
+
+    Only the demo calls this: the owner is made on its first run and given a new
+    password on each run, as a password can be shown only when it is set. A user of
+    that name outside this organization is left alone (ValueError).
+    """
+    username = f"{organization.slug}-owner"
+    password = secrets.token_urlsafe(12)
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(user__username=username)
+        .first()
+    )
+    if membership is None:
+        member_create(
+            organization=organization,
+            username=username,
+            email="",
+            password=password,
+            role=Membership.Role.OWNER,
+        )
+    elif membership.organization_id != organization.pk:
+        raise ValueError(f"the user {username} belongs to another organization")
+    else:
+        member_set_password(membership=membership, password=password)
+    return DemoOwner(username=username, password=password)
 
 
 def demo_leads_create(*, organization: Organization, count: int, seed: int = 0) -> int:

@@ -5,6 +5,7 @@ from contextlib import ExitStack
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -14,7 +15,7 @@ from campaigns.selectors import campaign_stats
 from campaigns.services.lifecycle import campaign_create, campaign_launch
 from crm.models import Channel, Organization, Segment
 from crm.selectors import segment_preview
-from crm.services.demo_data import demo_leads_csv
+from crm.services.demo_data import demo_leads_csv, demo_owner_ready
 from crm.services.lead_import import lead_import_csv
 from crm.services.segments import segment_create
 from messaging.services.dispatches import dispatch_reconcile
@@ -62,6 +63,7 @@ class Command(BaseCommand):
             self._follow(campaign, timeout)
             elapsed = time.monotonic() - started
         self._report(campaign, elapsed)
+        self._how_to_open_the_admin(organization)
 
     def _prepare(self, organization: Organization, leads: int) -> Campaign:
         path = settings.VAR_DIR / f"demo-leads-{leads}.csv"
@@ -148,4 +150,15 @@ class Command(BaseCommand):
                 f"Campaign {campaign.pk} completed: every lead has a final state "
                 "and the counters match the logs."
             )
+        )
+
+    def _how_to_open_the_admin(self, organization: Organization) -> None:
+        try:
+            owner = demo_owner_ready(organization=organization)
+        except (ValueError, ValidationError) as error:
+            raise CommandError(f"no demo owner to sign in as: {error}") from error
+        self.stdout.write(
+            f"\nSee it in the admin: run `make web`, open "
+            f"http://127.0.0.1:8000/admin/ and sign in as {owner.username} with "
+            f"the password {owner.password} (a new one each demo run)."
         )

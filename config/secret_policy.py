@@ -1,0 +1,79 @@
+"""The secrets production refuses: development defaults, placeholders, short values.
+
+Anyone who has read this repository knows the development defaults and the examples
+in its docs; a deployment that kept one lets them sign webhooks (an inbound `START`
+that re-subscribes a number) or forge sessions.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+# The defaults of config.settings.base: what runs when nothing is set.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
+DEVELOPMENT_WEBHOOK_SECRET = "simulator-dev-secret"
+
+# Placeholders that examples and compose files use, compared lower-cased.
+KNOWN_PLACEHOLDERS = frozenset(
+    {
+        DEVELOPMENT_SECRET_KEY.lower(),
+        DEVELOPMENT_WEBHOOK_SECRET,
+        "change-me-in-production",
+        "change-me",
+        "changeme",
+        "secret",
+        "password",
+        "your-secret-key",
+    }
+)
+# A value containing one of these is a placeholder someone forgot to replace.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "insecure", "dev-secret")
+
+# Django's own deploy check (security.W009) wants 50 characters of at least 5 kinds.
+SECRET_KEY_MIN_LENGTH = 50
+# 32 characters: a Twilio auth token's length, 128 bits of hex.
+WEBHOOK_SECRET_MIN_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 5
+
+HOW_TO_MAKE_ONE = (
+    "python -c 'import secrets; print(secrets.token_urlsafe(50))' makes one"
+)
+
+
+def secret_setting_names(names: Iterable[str]) -> list[str]:
+    """SECRET_KEY and every webhook secret among these setting names."""
+    return [
+        name
+        for name in names
+        if name == "SECRET_KEY" or name.endswith("_WEBHOOK_SECRET")
+    ]
+
+
+def refuse_development_secrets(secrets: Mapping[str, str]) -> None:
+    """Raise ImproperlyConfigured naming the first secret production must not run with.
+
+    `secrets` maps setting names to their values. The message never shows a value.
+    """
+    for name, value in secrets.items():
+        problem = _problem(name, value or "")
+        if problem:
+            raise ImproperlyConfigured(
+                f"{name} {problem}: production needs a secret of its own "
+                f"({HOW_TO_MAKE_ONE})."
+            )
+
+
+def _problem(name: str, value: str) -> str:
+    if not value.strip():
+        return "is not set"
+    folded = value.strip().lower()
+    if folded in KNOWN_PLACEHOLDERS or folded.startswith("django-insecure-"):
+        return "is a development default or a documented example"
+    if any(marker in folded for marker in PLACEHOLDER_MARKERS):
+        return "is a placeholder"
+    least = SECRET_KEY_MIN_LENGTH if name == "SECRET_KEY" else WEBHOOK_SECRET_MIN_LENGTH
+    if len(value) < least:
+        return f"is shorter than {least} characters"
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+        return f"has fewer than {MIN_DISTINCT_CHARACTERS} distinct characters"
+    return ""
