@@ -7,8 +7,8 @@ so nothing is imported from the source tree), with config.settings.production an
 secrets of its own, runs migrate, collectstatic, gunicorn, two Celery workers on
 every queue and beat against Postgres and Redis. Then it onboards an organization
 with `create_organization`, drives a campaign through the REST API to completed,
-signs in to the admin and fetches the campaign's page and its stylesheet, and asks
-/health/ready. Every process is stopped and the temporary directory removed, pass
+signs in to the admin and fetches the campaign's page and its stylesheet, reads
+/metrics (the campaign's messages by status) and asks /health/ready. Every process is stopped and the temporary directory removed, pass
 or fail; a failure names its step and shows the end of each process's log.
 
 Only the standard library: it runs on a fresh machine with Python 3.11 and the
@@ -86,6 +86,9 @@ class Smoke:
             "STATIC_ROOT": str(root / "static"),
             # Retries of the simulator's failures wait a second, not half a minute.
             "MESSAGING_RETRY_BASE_SECONDS": "1",
+            "LOG_FORMAT": "json",
+            "METRICS_TOKEN": secrets.token_urlsafe(32),
+            "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
         }
 
     # --- running things -----------------------------------------------------------
@@ -360,6 +363,22 @@ class Smoke:
                 f"{stylesheet.group(1)} answered {status} {content_type or '-'}"
             )
 
+    def metrics(self, campaign_id: int, token: str) -> None:
+        """/metrics counts the campaign's messages by status as its stats do."""
+        stats = self.api("GET", f"/api/campaigns/{campaign_id}/stats", None, token)
+        bearer = {"Authorization": f"Bearer {self.env['METRICS_TOKEN']}"}
+        status, headers, body = self.http("GET", "/metrics", headers=bearer)
+        if status != 200 or not headers.get("Content-Type", "").startswith(
+            "text/plain"
+        ):
+            raise StepFailed(f"/metrics answered {status}")
+        for name in ("delivered", "failed", "skipped"):
+            line = f'crm_messages{{channel="sms",status="{name}"}} {stats[name]:.1f}'
+            if line not in body.splitlines():
+                raise StepFailed(f"/metrics lacks {line!r} (the campaign's stats)")
+        if "crm_task_runtime_seconds_count" not in body:
+            raise StepFailed("/metrics has no task runtimes from the workers")
+
     def ready(self) -> None:
         status, _, body = self.http("GET", "/health/ready")
         if status != 200:
@@ -423,7 +442,7 @@ def _free_port() -> int:
 def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="crm-deploy-smoke-"))
     smoke = Smoke(root)
-    for directory in (smoke.run_dir, smoke.logs):
+    for directory in (smoke.run_dir, smoke.logs, root / "metrics"):
         directory.mkdir()
     services_touched = False
     try:
@@ -446,6 +465,10 @@ def main() -> int:
         smoke.step(
             "the admin page and its stylesheet",
             lambda: smoke.admin_page_and_stylesheet(campaign_id),
+        )
+        smoke.step(
+            "/metrics",
+            lambda: smoke.metrics(campaign_id, {"Authorization": f"Token {token}"}),
         )
         smoke.step("/health/ready", smoke.ready)
         smoke.step("every process still running", smoke.check_alive)
