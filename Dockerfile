@@ -12,13 +12,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     VAR_DIR=/var/lib/crm \
-    STATIC_ROOT=/srv/crm/static
+    STATIC_ROOT=/srv/crm/static \
+    LOG_FORMAT=json \
+    PROMETHEUS_MULTIPROC_DIR=/var/lib/crm-metrics
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl \
     && rm -rf /wheels \
     && useradd --system --create-home --home-dir /home/crm --shell /usr/sbin/nologin crm \
-    && mkdir -p "$VAR_DIR" \
-    && chown crm:crm "$VAR_DIR"
+    && mkdir -p "$VAR_DIR" "$PROMETHEUS_MULTIPROC_DIR" \
+    && chown crm:crm "$VAR_DIR" "$PROMETHEUS_MULTIPROC_DIR"
 # Production settings refuse to load without real secrets: collectstatic gets
 # throwaway ones, never stored in the image; the real ones come at run time.
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \

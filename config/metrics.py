@@ -7,7 +7,16 @@ numbers are right across gunicorn's and Celery's many processes. State-like numb
 (api.metrics). One observation per vendor call and per task, never per message.
 """
 
-from prometheus_client import Counter, Histogram
+import os
+import socket
+
+from prometheus_client import Counter, Histogram, values
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Containers sharing the directory reuse the same pids: the host name keeps
+    # each process's files its own.
+    _HOST = socket.gethostname().replace("_", "-")
+    values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")
 
 VENDOR_REQUEST_SECONDS = Histogram(
     "crm_vendor_request_seconds",

@@ -8,8 +8,9 @@ secrets of its own, runs migrate, collectstatic, gunicorn, two Celery workers on
 every queue and beat against Postgres and Redis. Then it onboards an organization
 with `create_organization`, drives a campaign through the REST API to completed,
 signs in to the admin and fetches the campaign's page and its stylesheet, reads
-/metrics (the campaign's messages by status) and asks /health/ready. Every process is stopped and the temporary directory removed, pass
-or fail; a failure names its step and shows the end of each process's log.
+/metrics (the campaign's messages by status) and asks /health/ready. Every process
+is stopped and the temporary directory removed, pass or fail; a failure names its
+step and shows the end of each process's log.
 
 Only the standard library: it runs on a fresh machine with Python 3.11 and the
 services, before anything else is installed.

@@ -28,8 +28,12 @@ def test_web_worker_and_beat_start_only_once_migrate_has_finished(services):
     # when compose orders the services
     migrate = services["migrate"]
 
-    # then migrate runs once, and each process waits for it to succeed
-    assert migrate["command"] == ["django-admin", "migrate", "--noinput"]
+    # then migrate runs once (after emptying the last deploy's metrics files), and
+    # each process waits for it to succeed
+    shell, flag, script = migrate["command"]
+    assert (shell, flag) == ("sh", "-c")
+    assert script.endswith("&& exec django-admin migrate --noinput")
+    assert 'rm -f "$$PROMETHEUS_MULTIPROC_DIR"/*.db' in script
     assert migrate["restart"] == "no"
     for name in DJANGO_PROCESSES:
         waits_for = services[name]["depends_on"]
