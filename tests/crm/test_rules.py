@@ -86,6 +86,15 @@ def test_wrong_value_type_names_the_leaf_by_path():
         (leaf("name", "eq", "x" * 1001), "(longer than 1000 characters)"),
         (leaf("created_at", "gt", "yesterday"), "created_at takes an ISO date"),
         (leaf("created_at", "gt", "2024-02-30"), "created_at takes an ISO date"),
+        (leaf("created_at", "eq", "9999-12-31"), "(out of range: dates run from"),
+        (
+            leaf("created_at", "lt", "9999-12-31T23:59:59-05:00"),
+            "rules.value: created_at takes an ISO date",
+        ),
+        (
+            leaf("created_at", "between", ["0001-01-01T00:00:00+05:00", "2024-01-01"]),
+            "rules.value[0]: created_at takes an ISO date",
+        ),
         (
             leaf("created_at", "within_last_days", 0),
             "rules.value: created_at takes a whole number of days from 1 to 36500, "
