@@ -50,7 +50,8 @@ def settings_override(settings, monkeypatch):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": dict.fromkeys(
-            ("user", "anon", "webhook"), "1000000/min"
+            ("user", "anon", "webhook", "token_username", "token_address"),
+            "1000000/min",
         ),
     }
     # /health is part of the schema: with a worker and beat alive it answers 200.
