@@ -120,10 +120,18 @@ def test_a_throttled_username_is_throttled_from_every_address_and_in_any_case(
     assert elsewhere.status_code == 429
 
 
-def test_one_address_trying_many_usernames_is_throttled(settings):
-    # given / when one address trying a new username each time
+def test_one_address_trying_many_usernames_is_throttled_whatever_it_forwards():
+    # given / when one address trying a new username each time, and naming a new
+    # address of its own in X-Forwarded-For each time
     codes = [
-        ask_token(f"nobody{n}", "guess", address="192.0.2.1").status_code
+        APIClient()
+        .post(
+            "/api/auth/token",
+            {"username": f"nobody{n}", "password": "guess"},
+            REMOTE_ADDR="192.0.2.1",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        )
+        .status_code
         for n in range(80)
     ]
 
