@@ -5,6 +5,7 @@ errors; views stay thin because this turns each into the response an integrator
 can act on.
 """
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.db.models import ProtectedError
@@ -41,6 +42,9 @@ def _as_api_error(exc: Exception) -> Exception:
         return exceptions.ValidationError({"rules": [str(exc)]})
     if isinstance(exc, STATE_ERRORS):
         return Conflict(str(exc))
+    if isinstance(exc, ObjectDoesNotExist):
+        # Read, then deleted by another request before a service locked it.
+        return exceptions.NotFound("the object no longer exists")
     if isinstance(exc, ProtectedError):
         names = sorted({type(obj)._meta.verbose_name for obj in exc.protected_objects})
         return Conflict(f"still used by {', '.join(names)}; remove those first")
