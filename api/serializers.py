@@ -206,6 +206,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "subject",
             "template",
             "segment",
+            "audience_rules",
             "chunk_size",
             "scheduled_at",
             "status",
@@ -215,7 +216,19 @@ class CampaignSerializer(serializers.ModelSerializer):
             "launched_at",
             "completed_at",
         ]
-        read_only_fields = ["status", "created_at", "launched_at", "completed_at"]
+        read_only_fields = [
+            "audience_rules",
+            "status",
+            "created_at",
+            "launched_at",
+            "completed_at",
+        ]
+        extra_kwargs = {
+            "audience_rules": {
+                "help_text": "The segment's rules when the campaign was launched: its "
+                "audience, whatever the segment says since."
+            }
+        }
 
     @extend_schema_field(ChunkingSerializer)
     def get_chunking(self, campaign: Campaign) -> dict:
