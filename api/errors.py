@@ -15,8 +15,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from automations.services.dunning import InvoiceStateError
 from automations.services.nurture import EnrollmentError
 from automations.services.reminders import AppointmentStateError
+from campaigns.chunking import ChunkSizeError
+from campaigns.personalization import TemplateError
 from campaigns.services.lifecycle import CampaignStateError
+from crm.contacts import ContactError
 from crm.rules import RuleError
+from crm.services.lead_import import ImportFileError
+from messaging.services.dispatches import DispatchStateError
+from vendors.base import InvalidPayload
 
 # A service refusing what the object's state does not allow: a 409 with its reason.
 STATE_ERRORS = (
@@ -24,7 +30,16 @@ STATE_ERRORS = (
     AppointmentStateError,
     InvoiceStateError,
     EnrollmentError,
+    DispatchStateError,
 )
+# A service refusing a value: a 400 under the field it came from.
+VALUE_ERRORS = {
+    RuleError: "rules",
+    ChunkSizeError: "chunk_size",
+    TemplateError: "template",
+    ImportFileError: "file",
+    InvalidPayload: "body",
+}
 
 
 class Conflict(exceptions.APIException):
@@ -38,8 +53,11 @@ def _as_api_error(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"non_field_errors": exc.messages})
-    if isinstance(exc, RuleError):
-        return exceptions.ValidationError({"rules": [str(exc)]})
+    if isinstance(exc, ContactError):
+        return exceptions.ValidationError({f"{exc.kind}s": [str(exc)]})
+    for error_class, field in VALUE_ERRORS.items():
+        if isinstance(exc, error_class):
+            return exceptions.ValidationError({field: [str(exc)]})
     if isinstance(exc, STATE_ERRORS):
         return Conflict(str(exc))
     if isinstance(exc, ObjectDoesNotExist):

@@ -8,7 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.chunking import ChunkSizeError, chunk_size_for, validate_chunk_size
+from campaigns.chunking import (
+    ChunkSizeError,
+    saved_chunk_size_for,
+    validate_chunk_size,
+)
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
 from crm.models import Channel, Organization, Segment
@@ -144,7 +148,9 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
         campaign.launched_at = timezone.now()
         campaign.audience_rules = campaign.segment.rules
         total_leads = _audience_at_launch(campaign)
-        chunk_size = chunk_size_for(audience=total_leads, requested=campaign.chunk_size)
+        chunk_size = saved_chunk_size_for(
+            audience=total_leads, saved=campaign.chunk_size
+        )
         campaign.dispatch = dispatches.dispatch_create(
             organization=campaign.organization,
             label=f"Campaign {campaign.pk}: {campaign.name}",
