@@ -24,7 +24,7 @@ class _RatesFromSettings:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_ident(self, request) -> str:
-        ident = super().get_ident(request)
+        ident = super().get_ident(request) or ""  # a WSGI server may give no address
         try:
             return str(ipaddress.ip_address(ident))
         except ValueError:
