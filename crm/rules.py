@@ -112,6 +112,12 @@ def _parse_text(value: Any) -> str:
         raise _BadValue
     if len(value) > MAX_TEXT_LENGTH:
         raise _BadValue(f"longer than {MAX_TEXT_LENGTH} characters")
+    # Neither can be bound as a query parameter: Postgres text holds no NUL, and a
+    # lone surrogate ("\ud800" in JSON) is not UTF-8.
+    if "\x00" in value:
+        raise _BadValue("holds a NUL character")
+    if not value.isascii() and _shown(value) != value:
+        raise _BadValue("holds a lone surrogate, which is not text")
     return value
 
 
@@ -320,11 +326,17 @@ class _Not:
 _Node = _Leaf | _Group | _Not
 
 
+def _shown(text: str) -> str:
+    """The text as UTF-8 can carry it: a lone surrogate escaped, "\\ud800"."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _show(value: Any) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
+    text = _shown(text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -345,7 +357,7 @@ class _Parser:
         if groups:
             extra = sorted(set(rule) - {groups[0]})
             if extra:
-                keys = ", ".join(f'"{key}"' for key in extra)
+                keys = ", ".join(_show(key) for key in extra)
                 raise RuleError(
                     path, f'a "{groups[0]}" rule has no other keys, got {keys}'
                 )
