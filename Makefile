@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/crm
 
-.PHONY: install demo test test-rabbitmq lint worker beat web dev bench migrate deploy-smoke
+.PHONY: install demo test test-rabbitmq fuzz lint worker beat web dev bench migrate deploy-smoke
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -33,6 +33,14 @@ test: install
 test-rabbitmq: install
 	$(MAKE) test CELERY_TEST_BROKER_URL="$${CELERY_TEST_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672//}" \
 		PYTEST_ARGS="-m integration tests/integration $(PYTEST_ARGS)"
+
+## Fuzz every API operation with schemathesis, FUZZ_EXAMPLES (100) examples each:
+## 10-20 minutes. The test suite runs the same test with 15.
+FUZZ_EXAMPLES ?= 100
+fuzz: install
+	@DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m config.check_postgres
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" SCHEMA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(VENV)/bin/pytest tests/api/test_schema_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,7 @@ errors; views stay thin because this turns each into the response an integrator
 can act on.
 """
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.db.models import ProtectedError
@@ -14,8 +15,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from automations.services.dunning import InvoiceStateError
 from automations.services.nurture import EnrollmentError
 from automations.services.reminders import AppointmentStateError
+from campaigns.chunking import ChunkSizeError
+from campaigns.personalization import TemplateError
 from campaigns.services.lifecycle import CampaignStateError
+from crm.contacts import ContactError
 from crm.rules import RuleError
+from crm.services.lead_import import ImportFileError
+from messaging.services.dispatches import DispatchStateError
+from vendors.base import InvalidPayload
 
 # A service refusing what the object's state does not allow: a 409 with its reason.
 STATE_ERRORS = (
@@ -23,7 +30,16 @@ STATE_ERRORS = (
     AppointmentStateError,
     InvoiceStateError,
     EnrollmentError,
+    DispatchStateError,
 )
+# A service refusing a value: a 400 under the field it came from.
+VALUE_ERRORS = {
+    RuleError: "rules",
+    ChunkSizeError: "chunk_size",
+    TemplateError: "template",
+    ImportFileError: "file",
+    InvalidPayload: "body",
+}
 
 
 class Conflict(exceptions.APIException):
@@ -37,10 +53,16 @@ def _as_api_error(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"non_field_errors": exc.messages})
-    if isinstance(exc, RuleError):
-        return exceptions.ValidationError({"rules": [str(exc)]})
+    if isinstance(exc, ContactError):
+        return exceptions.ValidationError({f"{exc.kind}s": [str(exc)]})
+    for error_class, field in VALUE_ERRORS.items():
+        if isinstance(exc, error_class):
+            return exceptions.ValidationError({field: [str(exc)]})
     if isinstance(exc, STATE_ERRORS):
         return Conflict(str(exc))
+    if isinstance(exc, ObjectDoesNotExist):
+        # Read, then deleted by another request before a service locked it.
+        return exceptions.NotFound("the object no longer exists")
     if isinstance(exc, ProtectedError):
         names = sorted({type(obj)._meta.verbose_name for obj in exc.protected_objects})
         return Conflict(f"still used by {', '.join(names)}; remove those first")

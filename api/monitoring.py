@@ -294,6 +294,18 @@ def _beat() -> tuple[str, dict]:
     return status, detail
 
 
+def health_statuses(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's statuses alone: what anyone may see. Details name hosts,
+    addresses and exception text, which are for staff."""
+    return {
+        "status": report["status"],
+        "checks": {
+            name: {"status": check["status"]}
+            for name, check in report["checks"].items()
+        },
+    }
+
+
 def health_report() -> dict[str, Any]:
     """Each part's status and the whole: healthy only if every part is ok."""
     checks = {

@@ -1,5 +1,6 @@
 """Serializers: validate input by field and shape output; writes go to services."""
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -10,10 +11,17 @@ from api.models import LeadImport
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_chunking
 from crm.models import Channel, Lead, Segment
+from crm.rules import MAX_TEXT_LENGTH
 from messaging.models import CommunicationLog, DeliveryReceipt
 
 MAX_INT = 2_147_483_647
 ATTRIBUTE_KEY_MAX_LENGTH = 64
+ATTRIBUTES_MAX = 100
+# An attribute's value as JSON text: as long as the longest text a rule compares.
+ATTRIBUTE_VALUE_MAX_LENGTH = MAX_TEXT_LENGTH
+# Free text in TextFields, which have no length of their own.
+DESCRIPTION_MAX_LENGTH = 5000
+TEMPLATE_MAX_LENGTH = 10_000
 
 
 def _without_nul(value: Any, path: str) -> None:
@@ -83,10 +91,19 @@ class LeadSerializer(serializers.ModelSerializer):
     def validate_attributes(self, value: Any) -> dict:
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be an object")
-        for key in value:
+        if len(value) > ATTRIBUTES_MAX:
+            raise serializers.ValidationError(
+                f"at most {ATTRIBUTES_MAX} attributes, got {len(value)}"
+            )
+        for key, item in value.items():
             if not key or len(key) > ATTRIBUTE_KEY_MAX_LENGTH:
                 raise serializers.ValidationError(
                     f"keys are 1 to {ATTRIBUTE_KEY_MAX_LENGTH} characters"
+                )
+            if len(json.dumps(item, ensure_ascii=False)) > ATTRIBUTE_VALUE_MAX_LENGTH:
+                raise serializers.ValidationError(
+                    f"{key}: a value is at most {ATTRIBUTE_VALUE_MAX_LENGTH} "
+                    "characters as JSON"
                 )
         return value
 
@@ -147,6 +164,7 @@ class SegmentSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
 
 
 class SegmentPreviewInputSerializer(serializers.Serializer):
@@ -207,6 +225,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "subject",
             "template",
             "segment",
+            "audience_rules",
             "chunk_size",
             "scheduled_at",
             "status",
@@ -216,7 +235,20 @@ class CampaignSerializer(serializers.ModelSerializer):
             "launched_at",
             "completed_at",
         ]
-        read_only_fields = ["status", "created_at", "launched_at", "completed_at"]
+        read_only_fields = [
+            "audience_rules",
+            "status",
+            "created_at",
+            "launched_at",
+            "completed_at",
+        ]
+        extra_kwargs = {
+            "template": {"max_length": TEMPLATE_MAX_LENGTH},
+            "audience_rules": {
+                "help_text": "The segment's rules when the campaign was launched: its "
+                "audience, whatever the segment says since."
+            },
+        }
 
     @extend_schema_field(ChunkingSerializer)
     def get_chunking(self, campaign: Campaign) -> dict:

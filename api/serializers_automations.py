@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers import DESCRIPTION_MAX_LENGTH, TEMPLATE_MAX_LENGTH
 from automations.models import (
     Appointment,
     DailySnapshot,
@@ -91,6 +92,7 @@ class NurtureStepSerializer(serializers.ModelSerializer):
     class Meta:
         model = NurtureStep
         fields = ["position", "delay_minutes", "channel", "subject", "template"]
+        extra_kwargs = {"template": {"max_length": TEMPLATE_MAX_LENGTH}}
 
     def validate(self, attrs):
         NurtureStep(**attrs).clean()  # template and subject compile; email has one
@@ -112,6 +114,7 @@ class NurtureSequenceSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
 
     def validate_steps(self, steps):
         positions = [step["position"] for step in steps]

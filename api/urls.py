@@ -2,10 +2,10 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import SimpleRouter
 
 from api.views import automations, campaigns, leads, messaging, segments
+from api.views.auth import TokenView
 from api.views.operations import StatsView
 from api.views.webhooks import InboundWebhook, ReceiptsWebhook
 
@@ -27,7 +27,7 @@ router.register("snapshots", automations.DailySnapshotViewSet, basename="snapsho
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("auth/token", obtain_auth_token, name="token"),
+    path("auth/token", TokenView.as_view(), name="token"),
     path("stats", StatsView.as_view(), name="stats"),
     path(
         "webhooks/<str:vendor>/receipts",

@@ -31,6 +31,15 @@ def chunk_size_for(*, audience: int, requested: int | None) -> int:
     return requested
 
 
+def saved_chunk_size_for(*, audience: int, saved: int | None) -> int:
+    """The size a saved campaign is cut by: its own if the settings still allow it,
+    else the default for its audience (the maximum may have been lowered since)."""
+    try:
+        return chunk_size_for(audience=audience, requested=saved)
+    except ChunkSizeError:
+        return default_chunk_size(audience)
+
+
 def new_job_id(*, campaign_id: int, index: int) -> str:
     """`job-<campaign>-<index>-<epoch ms>-<6 random>`."""
     return f"job-{campaign_id}-{index}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"

@@ -49,6 +49,10 @@ class Campaign(models.Model):
         blank=True,
         related_name="campaign",
     )
+    # Set by launch: the segment's rules as they were, which chunking selects from
+    # (within_last_days counted back from launched_at), so a segment edited while
+    # the campaign runs changes only campaigns launched after the edit.
+    audience_rules = models.JSONField(null=True, blank=True, editable=False)
     # Set by launch: how the audience was cut.
     total_leads = models.PositiveIntegerField(null=True, blank=True)
     total_chunks = models.PositiveIntegerField(null=True, blank=True)

@@ -1,6 +1,6 @@
 """Reads over campaigns: their counters and progress."""
 
-from campaigns.chunking import ChunkSizeError, chunk_size_for
+from campaigns.chunking import saved_chunk_size_for
 from campaigns.models import Campaign, CampaignChunk
 from crm.selectors import segment_leads
 from messaging.selectors import retried_count
@@ -43,11 +43,7 @@ def campaign_chunking(*, campaign: Campaign) -> dict:
             "chunk_size": campaign.effective_chunk_size,
         }
     total_leads = segment_leads(segment=campaign.segment).count()
-    try:
-        size = chunk_size_for(audience=total_leads, requested=campaign.chunk_size)
-    except ChunkSizeError:
-        # The size allowed when it was chosen is now above the settings' maximum.
-        size = chunk_size_for(audience=total_leads, requested=None)
+    size = saved_chunk_size_for(audience=total_leads, saved=campaign.chunk_size)
     return {
         "total_leads": total_leads,
         "total_chunks": -(-total_leads // size),

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,8 @@ MAX_RULE_NODES = 200
 MAX_LIST_VALUES = 1000
 MAX_TEXT_LENGTH = 1000
 MAX_DAYS = 36_500
+# Every day between holds in any time zone as a UTC instant, as the database asks.
+FIRST_DAY, LAST_DAY = "0001-01-02", "9999-12-30"
 
 ATTRIBUTE_PREFIX = "attributes."
 # Keys become Django lookup parts ("attributes__<key>__gt"), so "__" would split them
@@ -110,6 +112,12 @@ def _parse_text(value: Any) -> str:
         raise _BadValue
     if len(value) > MAX_TEXT_LENGTH:
         raise _BadValue(f"longer than {MAX_TEXT_LENGTH} characters")
+    # Neither can be bound as a query parameter: Postgres text holds no NUL, and a
+    # lone surrogate ("\ud800" in JSON) is not UTF-8.
+    if "\x00" in value:
+        raise _BadValue("holds a NUL character")
+    if not value.isascii() and _shown(value) != value:
+        raise _BadValue("holds a lone surrogate, which is not text")
     return value
 
 
@@ -142,6 +150,21 @@ def _parse_moment(value: Any) -> Moment:
     if not isinstance(value, str):
         raise _BadValue
     tz = timezone.get_default_timezone()
+    try:
+        moment = _moment(value, tz)
+        # The database compares instants in UTC: each bound must exist there too
+        # (9999-12-31 ends in year 10000; 0001-01-01T00:00+05:00 starts in year 0).
+        for bound in (moment.start, moment.end):
+            if bound is not None:
+                bound.astimezone(UTC)
+    except OverflowError:
+        raise _BadValue(
+            f"out of range: dates run from {FIRST_DAY} to {LAST_DAY}"
+        ) from None
+    return moment
+
+
+def _moment(value: str, tz: tzinfo) -> Moment:
     # A bare date means that whole day in the project's time zone.
     if len(value) == 10:
         try:
@@ -303,11 +326,17 @@ class _Not:
 _Node = _Leaf | _Group | _Not
 
 
+def _shown(text: str) -> str:
+    """The text as UTF-8 can carry it: a lone surrogate escaped, "\\ud800"."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _show(value: Any) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
+    text = _shown(text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -328,7 +357,7 @@ class _Parser:
         if groups:
             extra = sorted(set(rule) - {groups[0]})
             if extra:
-                keys = ", ".join(f'"{key}"' for key in extra)
+                keys = ", ".join(_show(key) for key in extra)
                 raise RuleError(
                     path, f'a "{groups[0]}" rule has no other keys, got {keys}'
                 )

@@ -1,6 +1,7 @@
 """Reads over the CRM: the leads a segment or a rule tree selects, and previews."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -30,13 +31,28 @@ def leads_matching(*, organization: Organization, rules: Any) -> QuerySet[Lead]:
 
 def segment_leads(*, segment: Segment) -> QuerySet[Lead]:
     """The leads of the segment's organization that match its rules."""
-    return Lead.objects.filter(organization_id=segment.organization_id).filter(
-        compile_rules(segment.rules)
+    return audience_leads(organization_id=segment.organization_id, rules=segment.rules)
+
+
+def audience_leads(
+    *, organization_id: int, rules: Any, now: datetime | None = None
+) -> QuerySet[Lead]:
+    """An organization's leads matching a rule tree, within_last_days counted back
+    from `now` (the current time if not given)."""
+    return Lead.objects.filter(organization_id=organization_id).filter(
+        compile_rules(rules, now=now)
     )
 
 
-def segment_lead_ids_after(*, segment: Segment, after_id: int, limit: int) -> list[int]:
-    """The next `limit` ids of the segment's leads after `after_id`, in id order.
+def audience_lead_ids_after(
+    *,
+    organization_id: int,
+    rules: Any,
+    now: datetime | None = None,
+    after_id: int,
+    limit: int,
+) -> list[int]:
+    """The next `limit` ids of an audience's leads after `after_id`, in id order.
 
     A keyset page, read along the (organization, id) index: said as the row
     comparison `(organization_id, id) > (org, after)`, which only that index can
@@ -47,11 +63,11 @@ def segment_lead_ids_after(*, segment: Segment, after_id: int, limit: int) -> li
     table = Lead._meta.db_table
     after = RawSQL(
         f'("{table}"."organization_id", "{table}"."id") > (%s, %s)',
-        (segment.organization_id, after_id),
+        (organization_id, after_id),
         output_field=BooleanField(),
     )
     return list(
-        segment_leads(segment=segment)
+        audience_leads(organization_id=organization_id, rules=rules, now=now)
         .filter(after)
         .order_by("organization_id", "pk")
         .values_list("pk", flat=True)[:limit]

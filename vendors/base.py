@@ -28,6 +28,15 @@ class InvalidPayload(VendorError):
     """A callback body is not what the vendor sends; answer it with a 400."""
 
 
+# The most characters the pipeline stores of a callback's fields (their columns'
+# lengths): an adapter refuses a callback with a longer one as InvalidPayload.
+MAX_VENDOR_REF = 120
+MAX_ERROR_CODE = 64
+MAX_SENDER = 254
+# A reply's text: far above an SMS (1,600 characters at most) or a STOP by email.
+MAX_INBOUND_BODY = 10_000
+
+
 # The records made once per message (one message, one result, one receipt) are
 # NamedTuples: immutable like a frozen dataclass, made in 0.6 us where one of
 # those took 2.1 us, six times a message in the benchmark's hot path.

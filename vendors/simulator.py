@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,10 @@ from decimal import Decimal
 from django.conf import settings
 
 from vendors.base import (
+    MAX_ERROR_CODE,
+    MAX_INBOUND_BODY,
+    MAX_SENDER,
+    MAX_VENDOR_REF,
     Channel,
     InboundMessage,
     InvalidPayload,
@@ -27,6 +32,7 @@ from vendors.base import (
     SendResult,
     VendorAdapter,
 )
+from vendors.payloads import read_json
 from vendors.simulator_store import Decision, SimulatorStore, store_from_settings
 from vendors.sms import sms_segments
 
@@ -45,6 +51,8 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 TIMESTAMP_HEADER = "X-Simulator-Timestamp"
 SIGNATURE_HEADER = "X-Simulator-Signature"
 RECEIPT_STATUSES = frozenset({"DELIVERED", "UNDELIVERED"})
+# Seconds since the epoch, in ASCII digits: ten until the year 2286.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -326,7 +334,9 @@ class SimulatorAdapter(VendorAdapter):
         lowered = {name.lower(): value for name, value in headers.items()}
         timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
         signature = lowered.get(SIGNATURE_HEADER.lower(), "")
-        if not timestamp.isdigit() or not signature:
+        # Not str.isdigit, which takes "²" and any count of digits, both of which
+        # int() refuses.
+        if not _TIMESTAMP.fullmatch(timestamp) or not signature:
             return False
         now = self.clock() if now is None else now
         # A captured callback replayed later is refused, however well signed.
@@ -338,11 +348,10 @@ class SimulatorAdapter(VendorAdapter):
     def parse_receipts(
         self, *, body: bytes, headers: Mapping[str, str]
     ) -> list[Receipt]:
-        try:
-            payload = json.loads(body)
-            entries = payload["receipts"]
-        except (ValueError, TypeError, KeyError) as error:
-            raise InvalidPayload(f"not a receipts callback: {error}") from error
+        payload = read_json(body)
+        if not isinstance(payload, dict) or "receipts" not in payload:
+            raise InvalidPayload("not a receipts callback: no receipts")
+        entries = payload["receipts"]
         if not isinstance(entries, list):
             raise InvalidPayload("receipts must be a list")
         return [_receipt(entry) for entry in entries]
@@ -369,10 +378,10 @@ class SimulatorAdapter(VendorAdapter):
     def parse_inbound(
         self, *, body: bytes, headers: Mapping[str, str]
     ) -> list[InboundMessage]:
-        try:
-            entries = json.loads(body)["messages"]
-        except (ValueError, TypeError, KeyError) as error:
-            raise InvalidPayload(f"not an inbound callback: {error}") from error
+        payload = read_json(body)
+        if not isinstance(payload, dict) or "messages" not in payload:
+            raise InvalidPayload("not an inbound callback: no messages")
+        entries = payload["messages"]
         if not isinstance(entries, list):
             raise InvalidPayload("messages must be a list")
         return [_inbound(entry) for entry in entries]
@@ -513,28 +522,47 @@ def _decode_receipt(
     )
 
 
+def _instant(entry: dict, key: str) -> datetime:
+    """An ISO 8601 instant (UTC if it names no zone) that exists in UTC, as the
+    database stores it."""
+    try:
+        moment = datetime.fromisoformat(entry[key])
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise InvalidPayload(f"{key} must be an ISO 8601 instant: {error}") from error
+    return moment
+
+
+def _text(value: object, *, name: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidPayload(f"{name} must be a non-empty string")
+    if len(value) > max_length:
+        raise InvalidPayload(f"{name} is longer than {max_length} characters")
+    return value
+
+
 def _receipt(entry: object) -> Receipt:
     if not isinstance(entry, dict):
         raise InvalidPayload("a receipt must be an object")
-    vendor_ref, status = entry.get("vendor_ref"), entry.get("status")
-    error_code = entry.get("error_code")
-    if not isinstance(vendor_ref, str) or not vendor_ref:
-        raise InvalidPayload("a receipt needs a vendor_ref")
+    vendor_ref = _text(
+        entry.get("vendor_ref"),
+        name="a receipt's vendor_ref",
+        max_length=MAX_VENDOR_REF,
+    )
+    status, error_code = entry.get("status"), entry.get("error_code")
     if status not in RECEIPT_STATUSES:
         raise InvalidPayload(f"unknown receipt status {status!r}")
     if error_code is not None and not isinstance(error_code, str):
         raise InvalidPayload("error_code must be a string or null")
-    try:
-        occurred_at = datetime.fromisoformat(entry["occurred_at"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise InvalidPayload(f"occurred_at must be ISO 8601: {error}") from error
-    if occurred_at.tzinfo is None:
-        occurred_at = occurred_at.replace(tzinfo=UTC)
+    if error_code and len(error_code) > MAX_ERROR_CODE:
+        raise InvalidPayload(f"error_code is longer than {MAX_ERROR_CODE} characters")
     return Receipt(
         vendor_ref=vendor_ref,
         status=status,
         error_code=error_code,
-        occurred_at=occurred_at,
+        occurred_at=_instant(entry, "occurred_at"),
         raw=entry,
     )
 
@@ -542,21 +570,20 @@ def _receipt(entry: object) -> Receipt:
 def _inbound(entry: object) -> InboundMessage:
     if not isinstance(entry, dict):
         raise InvalidPayload("a message must be an object")
-    channel, sender, text = entry.get("channel"), entry.get("from"), entry.get("body")
+    channel, text = entry.get("channel"), entry.get("body")
     if channel not in ("sms", "email"):
         raise InvalidPayload(f"unknown channel {channel!r}")
-    if not isinstance(sender, str) or not sender:
-        raise InvalidPayload("a message needs a sender in 'from'")
+    sender = _text(entry.get("from"), name="a message's 'from'", max_length=MAX_SENDER)
     if not isinstance(text, str):
         raise InvalidPayload("a message's body must be a string")
-    try:
-        received_at = datetime.fromisoformat(entry["received_at"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise InvalidPayload(f"received_at must be ISO 8601: {error}") from error
-    if received_at.tzinfo is None:
-        received_at = received_at.replace(tzinfo=UTC)
+    if len(text) > MAX_INBOUND_BODY:
+        raise InvalidPayload(f"a message's body is over {MAX_INBOUND_BODY} characters")
     return InboundMessage(
-        channel=channel, sender=sender, body=text, received_at=received_at, raw=entry
+        channel=channel,
+        sender=sender,
+        body=text,
+        received_at=_instant(entry, "received_at"),
+        raw=entry,
     )
 
 

@@ -18,14 +18,22 @@ def sequence_save(
     steps: list[dict] | None = None,
     **fields,
 ) -> NurtureSequence:
-    """Create or change a sequence; given steps replace its steps whole."""
+    """Create or change a sequence; given steps replace its steps whole.
+
+    A change writes only the given fields: its dispatch, or a switch made meanwhile,
+    stands.
+    """
+    creating = sequence is None
     sequence = sequence or NurtureSequence(organization=organization)
     for name, value in fields.items():
         setattr(sequence, name, value)
     sequence.full_clean(exclude=["organization", "dispatch"])
     try:
         with transaction.atomic():
-            sequence.save()
+            if creating:
+                sequence.save()
+            else:
+                sequence.save(update_fields=[*fields, "updated_at"])
             if steps is not None:
                 sequence.steps.all().delete()
                 NurtureStep.objects.bulk_create(

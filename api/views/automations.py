@@ -89,21 +89,14 @@ class InvoiceViewSet(_Editable):
         return self.scoped(Invoice.objects.all())
 
     def perform_create(self, serializer):
-        self._save(Invoice(organization=self.organization), serializer)
+        serializer.instance = dunning.invoice_create(
+            organization=self.organization, **serializer.validated_data
+        )
 
     def perform_update(self, serializer):
-        if serializer.instance.status != Invoice.Status.OPEN:
-            raise dunning.InvoiceStateError(
-                f"the invoice is {serializer.instance.status}; only an open one changes"
-            )
-        self._save(serializer.instance, serializer)
-
-    def _save(self, invoice: Invoice, serializer) -> None:
-        for name, value in serializer.validated_data.items():
-            setattr(invoice, name, value)
-        invoice.full_clean(exclude=["organization"])
-        invoice.save()
-        serializer.instance = invoice
+        serializer.instance = dunning.invoice_update(
+            invoice_id=serializer.instance.pk, **serializer.validated_data
+        )
 
     @extend_schema(request=None, responses=InvoiceSerializer)
     @action(detail=True, methods=["post"], url_path="mark-paid", filter_backends=[])

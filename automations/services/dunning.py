@@ -6,6 +6,8 @@ threshold); a run that comes late sends only the latest threshold reached, not a
 burst of the ones it missed; nothing goes once the invoice is paid or void.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +18,7 @@ from automations.services.outbox import (
     lead_message,
     messages_queue,
 )
+from crm.models import Organization
 from messaging.services.logs import logs_cancel_pending
 
 
@@ -45,6 +48,46 @@ def dunning_message(*, job: dict, number: str, first_name: str) -> str:
     return text
 
 
+EDITABLE_FIELDS = frozenset(
+    {"lead", "number", "amount", "currency", "due_date", "payment_link"}
+)
+
+
+def invoice_create(*, organization: Organization, **fields: Any) -> Invoice:
+    """A new open invoice; ValidationError names the fields at fault."""
+    invoice = Invoice(organization=organization)
+    _set(invoice, fields)
+    invoice.save()
+    return invoice
+
+
+def invoice_update(*, invoice_id: int, **fields: Any) -> Invoice:
+    """Change an open invoice's given fields, and only those.
+
+    The row is re-read under the lock a payment takes, so a PATCH never reopens
+    an invoice paid or voided meanwhile (InvoiceStateError) nor writes back a
+    column someone else changed. Raises Invoice.DoesNotExist if it is gone.
+    """
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if invoice.status != Invoice.Status.OPEN:
+            raise InvoiceStateError(
+                f"the invoice is {invoice.status}; only an open invoice changes"
+            )
+        _set(invoice, fields)
+        invoice.save(update_fields=[*fields, "updated_at"])
+    return invoice
+
+
+def _set(invoice: Invoice, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"cannot set {', '.join(sorted(unknown))} on an invoice")
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    invoice.full_clean(exclude=["organization"])
+
+
 def invoice_mark_paid(*, invoice: Invoice) -> Invoice:
     """Paid: no further notice, and none still waiting to be sent."""
     return _close(invoice, Invoice.Status.PAID)
@@ -55,9 +98,10 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
 
 
 def _close(invoice: Invoice, status: str) -> Invoice:
-    if invoice.status != Invoice.Status.OPEN:
-        raise InvoiceStateError(f"the invoice is already {invoice.status}")
     with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.OPEN:
+            raise InvoiceStateError(f"the invoice is already {invoice.status}")
         invoice.status = status
         invoice.paid_at = timezone.now() if status == Invoice.Status.PAID else None
         invoice.save(update_fields=["status", "paid_at", "updated_at"])

@@ -13,7 +13,7 @@ from campaigns.chunking import new_job_id
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import compile_template, renderer
 from crm.models import Channel, Lead
-from crm.selectors import segment_lead_ids_after
+from crm.selectors import audience_lead_ids_after
 from messaging.services.dispatches import dispatch_expect
 from messaging.services.logs import (
     NewLog,
@@ -62,6 +62,8 @@ class ChunkingResult:
 def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
     """Cut the audience into chunk rows, page by page, enqueueing each after commit.
 
+    The audience is the one launched: the rules and the moment launch kept.
+
     Resumable and safe to run twice: each page starts after the last lead already
     chunked, under the campaign's row lock, so two runs never chunk a lead twice.
     """
@@ -70,11 +72,7 @@ def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
     created = 0
     while True:
         with transaction.atomic():
-            campaign = (
-                Campaign.objects.select_for_update()
-                .select_related("segment")
-                .get(pk=campaign_id)
-            )
+            campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
             structlog.contextvars.bind_contextvars(dispatch_id=campaign.dispatch_id)
             if campaign.chunking_done or campaign.status not in (
                 Campaign.Status.RUNNING,
@@ -87,8 +85,10 @@ def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
             next_index = last["index"] + 1 if last else 0
             after_id = last["lead_ids"][-1] if last else 0
             size = campaign.effective_chunk_size
-            lead_ids = segment_lead_ids_after(
-                segment=campaign.segment,
+            lead_ids = audience_lead_ids_after(
+                organization_id=campaign.organization_id,
+                rules=campaign.audience_rules,
+                now=campaign.launched_at,
                 after_id=after_id,
                 limit=size * CHUNKS_PER_PAGE,
             )

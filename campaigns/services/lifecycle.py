@@ -9,11 +9,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.chunking import ChunkSizeError, chunk_size_for, validate_chunk_size
+from campaigns.chunking import (
+    ChunkSizeError,
+    saved_chunk_size_for,
+    validate_chunk_size,
+)
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
 from crm.models import Channel, Organization, Segment
-from crm.selectors import segment_leads
+from crm.selectors import audience_leads
 from messaging.services import dispatches, recovery
 
 LAUNCHABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
@@ -177,8 +181,12 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
                 f"campaign {campaign.pk} is {campaign.status}; only a draft or "
                 "scheduled campaign can be launched"
             )
-        total_leads = _audience_at_launch(campaign.segment)
-        chunk_size = chunk_size_for(audience=total_leads, requested=campaign.chunk_size)
+        campaign.launched_at = timezone.now()
+        campaign.audience_rules = campaign.segment.rules
+        total_leads = _audience_at_launch(campaign)
+        chunk_size = saved_chunk_size_for(
+            audience=total_leads, saved=campaign.chunk_size
+        )
         campaign.dispatch = dispatches.dispatch_create(
             organization=campaign.organization,
             label=f"Campaign {campaign.pk}: {campaign.name}",
@@ -186,7 +194,6 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
             on_finish_task=FINISH_TASK,
         )
         campaign.status = Campaign.Status.RUNNING
-        campaign.launched_at = timezone.now()
         campaign.total_leads = total_leads
         campaign.effective_chunk_size = chunk_size
         campaign.total_chunks = -(-total_leads // chunk_size)
@@ -209,13 +216,18 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
     )
 
 
-def _audience_at_launch(segment: Segment) -> int:
+def _audience_at_launch(campaign: Campaign) -> int:
     """The audience exactly if small, else at least the count that sets chunk size."""
     limit = max(bound for bound, _ in settings.CAMPAIGN_CHUNK_SIZE_TIERS) + 1
-    counted = segment_leads(segment=segment).order_by()[:limit].count()
+    leads = audience_leads(
+        organization_id=campaign.organization_id,
+        rules=campaign.audience_rules,
+        now=campaign.launched_at,
+    )
+    counted = leads.order_by()[:limit].count()
     if counted < limit:
         return counted
-    return max(counted, segment.audience_size or 0)
+    return max(counted, campaign.segment.audience_size or 0)
 
 
 def campaign_launch_due(*, now: datetime) -> list[int]:

@@ -124,6 +124,11 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "api.permissions.IsOrganizationMember",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
@@ -137,7 +142,12 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "1200/min"),
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
         "webhook": env_str("API_THROTTLE_WEBHOOK", "6000/min"),
+        "token_username": env_str("API_THROTTLE_TOKEN_USERNAME", "5/min"),
+        "token_address": env_str("API_THROTTLE_TOKEN_ADDRESS", "30/min"),
     },
+    # Proxies in front of the app whose X-Forwarded-For is trusted; with none, the
+    # client address is the connection's, which a caller cannot choose.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campaign CRM API",

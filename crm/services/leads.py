@@ -88,9 +88,21 @@ def lead_create(*, organization: Organization, **fields: Any) -> Lead:
 
 
 def lead_update(*, lead: Lead, **fields: Any) -> Lead:
-    """Change the given fields only; the primary phone/email follow the lists."""
-    _apply(lead, fields)
-    return _save(lead)
+    """Change the given fields only; the primary phone/email follow the lists.
+
+    The row is re-read under a lock and only the given columns are written, so an
+    opt-out (an inbound STOP) or an import that changed the lead meanwhile stands.
+    Raises Lead.DoesNotExist if the lead is gone.
+    """
+    columns = set(fields)
+    if "phones" in columns:
+        columns.add("phone")
+    if "emails" in columns:
+        columns.add("email")
+    with transaction.atomic():
+        current = Lead.objects.select_for_update().get(pk=lead.pk)
+        _apply(current, fields)
+        return _save(current, update_fields=[*sorted(columns), "updated_at"])
 
 
 def leads_set_opt_out(*, contact: str, channel: str, opted_out: bool) -> list[int]:

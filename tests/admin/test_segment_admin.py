@@ -35,6 +35,34 @@ def test_a_rule_error_is_shown_at_the_rules_with_its_path(member_client):
     assert not Segment.objects.exists()
 
 
+def test_a_date_out_of_range_is_shown_at_the_rules_not_a_crash(member_client):
+    # given / when a preview of a day that ends past year 9999
+    response = post(
+        member_client,
+        {"field": "created_at", "op": "lt", "value": "9999-12-31"},
+        _preview="Preview",
+    )
+
+    # then
+    assert response.status_code == 200
+    error = response.context["adminform"].form.errors["rules"][0]
+    assert "out of range" in error
+    assert not Segment.objects.exists()
+
+
+def test_a_nul_in_a_rule_value_is_shown_at_the_rules_not_a_crash(member_client):
+    # given / when a preview of a name with a NUL character in it
+    response = post(
+        member_client,
+        '{"field": "name", "op": "eq", "value": "a\\u0000b"}',
+        _preview="Preview",
+    )
+
+    # then
+    assert response.status_code == 200
+    assert "NUL" in response.context["adminform"].form.errors["rules"][0]
+
+
 def test_an_unknown_field_names_the_known_ones(member_client):
     response = post(member_client, {"field": "age", "op": "gt", "value": 1})
 

@@ -76,3 +76,79 @@ def test_callers_over_the_rate_are_throttled(api, settings):
     codes = [api.get("/api/leads").status_code for _ in range(4)]
 
     assert codes == [200, 200, 200, 429]
+
+
+def ask_token(username: str, password: str, address: str = "203.0.113.7"):
+    return APIClient().post(
+        "/api/auth/token",
+        {"username": username, "password": password},
+        REMOTE_ADDR=address,
+    )
+
+
+def throttle(username: str) -> None:
+    """Ask with wrong passwords until the username is throttled."""
+    codes = [ask_token(username, "guess").status_code for _ in range(80)]
+    assert 429 in codes
+
+
+def test_wrong_passwords_for_one_username_are_throttled_with_retry_after(member):
+    # given / when 80 wrong passwords in a row for one username
+    responses = [ask_token(member.user.username, f"guess{n}") for n in range(80)]
+
+    # then the first few are answered, the rest refused until a stated time
+    codes = [response.status_code for response in responses]
+    assert codes[0] == 400
+    assert codes[-1] == 429
+    throttled = codes.index(429)
+    assert 1 <= throttled <= 10
+    assert set(codes[throttled:]) == {429}
+    assert int(responses[-1]["Retry-After"]) > 0
+
+
+def test_a_throttled_username_is_throttled_from_every_address_and_in_any_case(
+    member,
+):
+    # given a username throttled from one address
+    username = member.user.username
+    throttle(username)
+
+    # when the same username is tried from elsewhere, in capitals
+    elsewhere = ask_token(username.upper(), "guess", address="198.51.100.9")
+
+    # then
+    assert elsewhere.status_code == 429
+
+
+def test_one_address_trying_many_usernames_is_throttled_whatever_it_forwards():
+    # given / when one address trying a new username each time, and naming a new
+    # address of its own in X-Forwarded-For each time
+    codes = [
+        APIClient()
+        .post(
+            "/api/auth/token",
+            {"username": f"nobody{n}", "password": "guess"},
+            REMOTE_ADDR="192.0.2.1",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        )
+        .status_code
+        for n in range(80)
+    ]
+
+    # then
+    assert codes[0] == 400
+    assert codes[-1] == 429
+
+
+def test_another_user_still_gets_a_token_while_one_username_is_throttled(member):
+    # given a username throttled from one address
+    throttle("victim")
+
+    # when another user signs in from another address
+    response = ask_token(
+        member.user.username, "correct-horse-battery", address="198.51.100.9"
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["token"]

@@ -115,6 +115,21 @@ def test_an_action_the_state_does_not_allow_is_a_409(api, segment):
     assert Campaign.objects.get(pk=campaign_id).status == Campaign.Status.DRAFT
 
 
+def test_a_chunk_size_above_a_lowered_maximum_launches_as_shown(api, segment, settings):
+    # given a campaign saved with 150 leads a chunk, then a maximum lowered to 100
+    created = create(api, segment, chunk_size=150).json()
+    settings.CAMPAIGN_CHUNK_SIZE_MAX = 100
+    shown = api.get(f"/api/campaigns/{created['id']}").json()["chunking"]
+
+    # when
+    response = api.post(f"/api/campaigns/{created['id']}/launch")
+
+    # then it launches cut as the campaign showed before launch
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "running"
+    assert response.json()["chunking"] == shown
+
+
 def test_stats_carry_progress(api, segment):
     campaign_id = create(api, segment).json()["id"]
     api.post(f"/api/campaigns/{campaign_id}/launch")

@@ -75,14 +75,23 @@ def test_health_is_503_when_beat_stopped(monitor_store, settings):
     assert response.json()["checks"]["beat"]["status"] == "error"
 
 
-def test_health_is_503_when_the_broker_is_down(monitor_store, monkeypatch):
+@pytest.fixture
+def broker_down(monkeypatch):
     def down():
-        raise ConnectionError("connection refused")
+        raise ConnectionError("connection refused by redis://:s3cret@10.1.2.3:6379/0")
 
     monkeypatch.setattr(monitoring, "_broker", down)
 
-    response = APIClient().get("/health")
 
+def test_health_is_503_when_the_broker_is_down(monitor_store, broker_down):
+    # given a staff member signed in
+    client = APIClient()
+    client.force_login(UserFactory(is_staff=True))
+
+    # when
+    response = client.get("/health")
+
+    # then the reason is shown
     assert response.status_code == 503
     assert "refused" in response.json()["checks"]["broker"]["detail"]
 
@@ -92,6 +101,39 @@ def operator_api(db) -> APIClient:
     client = APIClient()
     client.force_authenticate(UserFactory(is_staff=True, is_superuser=True))
     return client
+
+
+def test_anonymous_health_shows_each_status_and_no_error_text(
+    monitor_store, broker_down
+):
+    # given a worker alive under its host name, and the broker down
+    monitoring.heartbeat(hostname="w1@db-host-7", started_at=time.time())
+
+    # when anyone asks
+    response = APIClient().get("/health")
+
+    # then only the statuses are shown: no exception text, hosts or addresses
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unhealthy",
+        "checks": {
+            "database": {"status": "ok"},
+            "broker": {"status": "error"},
+            "worker": {"status": "ok"},
+            "beat": {"status": "error"},
+        },
+    }
+    assert b"s3cret" not in response.content
+    assert b"db-host-7" not in response.content
+
+
+def test_a_member_who_is_not_staff_sees_no_error_text(monitor_store, broker_down, api):
+    # given / when
+    response = api.get("/health")
+
+    # then
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == {"status": "error"}
 
 
 def test_stats_count_tasks_by_type_and_outcome(operator_api, monitor_store):

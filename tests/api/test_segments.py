@@ -88,6 +88,21 @@ def test_preview_of_invalid_rules_is_a_400(api):
     assert "rules" in response.json()
 
 
+def test_a_date_whose_day_ends_past_year_9999_is_a_400_naming_the_value(api, org):
+    # given a bare date whose day ends in year 10000
+    rules = {"field": "created_at", "op": "eq", "value": "9999-12-31"}
+
+    # when
+    preview = api.post("/api/segments/preview", {"rules": rules}, format="json")
+    created = api.post("/api/segments", {"name": "Far", "rules": rules}, format="json")
+
+    # then
+    for response in (preview, created):
+        assert response.status_code == 400
+        assert response.json()["rules"][0].startswith("rules.value: created_at")
+    assert not Segment.objects.filter(organization=org).exists()
+
+
 def test_preview_never_shows_another_organizations_leads(api, other_org):
     LeadFactory(organization=other_org, total_spend=500)
 

@@ -118,6 +118,88 @@ def test_a_missing_signature_is_a_403(sent_log):
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "\xb2"])
+def test_a_timestamp_that_is_no_epoch_second_is_a_403_and_stores_nothing(
+    vendor, timestamp
+):
+    # given a receipt whose timestamp has 5,000 digits, or is a superscript two
+    body, headers = vendor.webhook_callback([delivered()])
+    headers["X-Simulator-Timestamp"] = timestamp
+
+    # when
+    response = post(body, headers)
+
+    # then
+    assert response.status_code == 403
+    assert not DeliveryReceipt.objects.exists()
+
+
+def signed(vendor, payload: dict) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    timestamp = int(time.time())
+    return body, {
+        "X-Simulator-Timestamp": str(timestamp),
+        "X-Simulator-Signature": vendor.sign(body, timestamp),
+    }
+
+
+@pytest.mark.parametrize(
+    "receipt",
+    [
+        {"vendor_ref": "S" * 121, "status": "DELIVERED"},
+        {"vendor_ref": "SIM-42", "status": "UNDELIVERED", "error_code": "e" * 65},
+        {"vendor_ref": "SIM-42", "status": "DELIVERED", "note": "a\x00b"},
+        {"vendor_ref": "SIM-\ud800", "status": "DELIVERED"},
+        {
+            "vendor_ref": "SIM-42",
+            "status": "DELIVERED",
+            "occurred_at": "9999-12-31T23:59:59-05:00",
+        },
+    ],
+)
+def test_a_signed_receipt_the_columns_cannot_hold_is_a_400_and_stores_nothing(
+    vendor, receipt
+):
+    # given a well signed callback with a value too long, NUL, not text, or an
+    # instant past year 9999 in UTC
+    body, headers = signed(
+        vendor, {"receipts": [{"occurred_at": "2025-01-01T00:00:00", **receipt}]}
+    )
+
+    # when
+    response = post(body, headers)
+
+    # then
+    assert response.status_code == 400
+    assert "body" in response.json()
+    assert not DeliveryReceipt.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("sender", "text"), [("+1" + "2" * 300, "STOP"), ("+12025550147", "x" * 10_001)]
+)
+def test_a_signed_reply_longer_than_its_columns_is_a_400_and_changes_nothing(
+    vendor, org, sender, text
+):
+    # given
+    lead = LeadFactory(organization=org, phones=["+12025550147"])
+    message = {
+        "channel": "sms",
+        "from": sender,
+        "body": text,
+        "received_at": "2025-01-01T00:00:00",
+    }
+    body, headers = signed(vendor, {"messages": [message]})
+
+    # when
+    response = post(body, headers, url=INBOUND_URL)
+
+    # then
+    assert response.status_code == 400
+    lead.refresh_from_db()
+    assert not lead.sms_opt_out
+
+
 def test_a_signed_but_malformed_body_is_a_400(vendor):
     body = b'{"receipts": "nope"}'
     timestamp = int(time.time())

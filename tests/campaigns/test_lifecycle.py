@@ -9,6 +9,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion, lifecycle
 from crm.models import Channel
+from crm.services.segments import segment_update
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_finish_if_done
 from messaging.services.receipts import receipts_process, receipts_store
@@ -189,6 +190,37 @@ def test_a_resumed_campaign_gets_one_message_for_each_group_left(monkeypatch):
     assert not queued.exists()
     campaign.refresh_from_db()
     assert CommunicationLog.objects.filter(dispatch=campaign.dispatch).count() == 120
+
+
+def test_a_segment_edited_after_launch_leaves_the_launched_audience_alone():
+    # given a campaign launched to the leads with 5+ visits, not yet chunked
+    organization = OrganizationFactory()
+    regulars = LeadFactory.create_batch(3, organization=organization, visits=7)
+    newcomers = LeadFactory.create_batch(2, organization=organization, visits=0)
+    segment = SegmentFactory(
+        organization=organization, rules={"field": "visits", "op": "gte", "value": 5}
+    )
+    campaign = CampaignFactory(organization=organization, segment=segment)
+    lifecycle.campaign_launch(campaign_id=campaign.pk)
+
+    # when the segment is edited to the newcomers before chunking runs
+    segment_update(segment=segment, rules={"field": "visits", "op": "eq", "value": 0})
+    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+
+    # then the campaign goes to the audience it was launched with
+    campaign.refresh_from_db()
+    chunked = {
+        pk for ids in campaign.chunks.values_list("lead_ids", flat=True) for pk in ids
+    }
+    assert chunked == {lead.pk for lead in regulars}
+    assert campaign.total_leads == 3
+    assert not chunked & {lead.pk for lead in newcomers}
+    # and the next campaign to the segment goes to its new audience
+    later = CampaignFactory(organization=organization, segment=segment)
+    lifecycle.campaign_launch(campaign_id=later.pk)
+    expansion.campaign_chunk_audience(campaign_id=later.pk)
+    later.refresh_from_db()
+    assert later.total_leads == 2
 
 
 def test_chunking_twice_chunks_nothing_twice():

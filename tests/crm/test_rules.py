@@ -86,11 +86,22 @@ def test_wrong_value_type_names_the_leaf_by_path():
         (leaf("name", "eq", "x" * 1001), "(longer than 1000 characters)"),
         (leaf("created_at", "gt", "yesterday"), "created_at takes an ISO date"),
         (leaf("created_at", "gt", "2024-02-30"), "created_at takes an ISO date"),
+        (leaf("created_at", "eq", "9999-12-31"), "(out of range: dates run from"),
+        (
+            leaf("created_at", "lt", "9999-12-31T23:59:59-05:00"),
+            "rules.value: created_at takes an ISO date",
+        ),
+        (
+            leaf("created_at", "between", ["0001-01-01T00:00:00+05:00", "2024-01-01"]),
+            "rules.value[0]: created_at takes an ISO date",
+        ),
         (
             leaf("created_at", "within_last_days", 0),
             "rules.value: created_at takes a whole number of days from 1 to 36500, "
             "got 0 (not between 1 and 36500)",
         ),
+        (leaf("name", "eq", "a\x00b"), "(holds a NUL character)"),
+        (leaf("attributes.plan", "in", ["\ud800"]), "(holds a lone surrogate"),
         (leaf("opted_out", "eq", "yes"), "opted_out takes true or false"),
         (leaf("tags", "exists", 1), "tags takes true or false, got 1"),
         (leaf("attributes.a__b", "eq", 1), 'rules.field: attribute key "a__b"'),
@@ -103,6 +114,23 @@ def test_wrong_value_type_names_the_leaf_by_path():
 def test_invalid_rules_are_rejected_with_the_path_and_reason(rules, message):
     # given / when / then
     assert message in error_of(rules)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        leaf("\ud800", "eq", 1),
+        leaf("visits", "\udfff", 1),
+        {"and": [leaf("visits", "eq", 1)], "\ud800": 1},
+    ],
+)
+def test_an_error_naming_a_lone_surrogate_can_be_sent_as_utf8(rules):
+    # given / when
+    message = error_of(rules)
+
+    # then it shows the character escaped
+    assert "\\ud8" in message or "\\udf" in message
+    message.encode("utf-8")
 
 
 def test_rules_deeper_than_the_setting_are_rejected_at_the_first_node_too_deep():

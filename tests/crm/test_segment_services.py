@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from crm.rules import RuleError
 from crm.selectors import (
+    audience_lead_ids_after,
     leads_matching,
-    segment_lead_ids_after,
     segment_leads,
     segment_preview,
 )
@@ -222,7 +222,12 @@ def test_segment_pages_hold_its_leads_in_id_order_and_no_other_organizations(
 
     pages, after = [], 0
     while True:
-        page = segment_lead_ids_after(segment=segment, after_id=after, limit=3)
+        page = audience_lead_ids_after(
+            organization_id=organization.pk,
+            rules=segment.rules,
+            after_id=after,
+            limit=3,
+        )
         pages.append(page)
         if len(page) < 3:
             break
