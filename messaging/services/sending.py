@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # usually go out in one call; the adapter splits further to its vendor's own limit.
 SEND_BATCH_SIZE = 200
 VENDOR_UNAVAILABLE = "vendor_unavailable"
+VENDOR_ERROR = "vendor_error"
 _LOG_TABLE = CommunicationLog._meta.db_table
 _CLAIMED_FIELDS = (
     "pk",
@@ -131,11 +132,18 @@ def logs_send_claimed(
     return _send_claimed(dispatch_id=dispatch_id, claimed=logs, adapter=adapter)
 
 
-def _is_active(dispatch_id: int) -> bool:
-    status = (
+def _status(dispatch_id: int) -> str | None:
+    return (
         Dispatch.objects.filter(pk=dispatch_id).values_list("status", flat=True).first()
     )
-    return status == Dispatch.Status.ACTIVE
+
+
+def _is_active(dispatch_id: int) -> bool:
+    return _status(dispatch_id) == Dispatch.Status.ACTIVE
+
+
+def _is_cancelled(dispatch_id: int) -> bool:
+    return _status(dispatch_id) == Dispatch.Status.CANCELLED
 
 
 def _send_claimed(
@@ -160,21 +168,41 @@ def _send_claimed(
         # The whole batch is retried as data, like any retryable failure: the logs
         # go back to pending with a backoff instead of a long Celery countdown.
         logger.warning("vendor %s unavailable: %s", adapter.name, error)
-        results = [
-            SendResult(
-                send_id=log.send_id,
-                accepted=False,
-                vendor_ref=None,
-                error_code=VENDOR_UNAVAILABLE,
-                error_message=str(error)[:255],
-                retryable=True,
-                cost=Decimal("0"),
-            )
-            for log in claimed
-        ]
+        results = _batch_failed(claimed, VENDOR_UNAVAILABLE, str(error))
+    except Exception as error:
+        # An adapter's unexpected error (a bug, a response it cannot read) is an
+        # attempt like any retryable failure, so the logs fail for good after
+        # MESSAGING_MAX_ATTEMPTS instead of being released and claimed for ever.
+        # Only its type is logged and kept: its text may quote a recipient or body.
+        logger.error(
+            "vendor %s raised %s sending %d message(s) of dispatch %s",
+            adapter.name,
+            type(error).__name__,
+            len(claimed),
+            dispatch_id,
+        )
+        results = _batch_failed(claimed, VENDOR_ERROR, type(error).__name__)
     return logs_record_results(
         dispatch_id=dispatch_id, vendor=adapter.name, claimed=claimed, results=results
     )
+
+
+def _batch_failed(
+    claimed: list[ClaimedLog], code: str, message: str
+) -> list[SendResult]:
+    """A retryable failure for every log of a vendor call that failed as a whole."""
+    return [
+        SendResult(
+            send_id=log.send_id,
+            accepted=False,
+            vendor_ref=None,
+            error_code=code,
+            error_message=message[:255],
+            retryable=True,
+            cost=_ZERO,
+        )
+        for log in claimed
+    ]
 
 
 def logs_record_results(
@@ -214,8 +242,17 @@ def logs_record_results(
                 (log.id, log.attempts, "failed", "", _ZERO, result.error_code)
                 + (result.error_message, None)
             )
-    status_of = {row[0]: row[2] for row in rows}
     with transaction.atomic():
+        if outcome.next_due is not None and _is_cancelled(dispatch_id):
+            # Nothing sends a cancelled dispatch's pending logs: a retry is over.
+            rows = [
+                row[:2] + ("cancelled",) + row[3:7] + (None,)
+                if row[2] == "pending"
+                else row
+                for row in rows
+            ]
+            outcome.next_due = outcome.last_due = None
+        status_of = {row[0]: row[2] for row in rows}
         # One statement for the whole batch, whatever became of each log.
         recorded = update_from_rows(
             table=_LOG_TABLE,
@@ -248,13 +285,15 @@ def logs_record_results(
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
+        cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
         dispatch_counters_add(
             dispatch_id=dispatch_id,
             sent=len(sent_ids),
             failed=len(failed_ids),
-            pending=-(len(sent_ids) + len(failed_ids)),
+            cancelled=len(cancelled_ids),
+            pending=-(len(sent_ids) + len(failed_ids) + len(cancelled_ids)),
             cost=cost,
         )
     outcome.sent, outcome.retrying, outcome.failed = (
@@ -262,7 +301,7 @@ def logs_record_results(
         len(retry_ids),
         len(failed_ids),
     )
-    recorded = sent_set.union(retry_ids, failed_ids)
+    recorded = sent_set.union(retry_ids, failed_ids, cancelled_ids)
     outcome.unrecorded = [log.id for log in claimed if log.id not in recorded]
     if failed_ids:
         outcome.finished = dispatch_finish_if_done(dispatch_id=dispatch_id)
