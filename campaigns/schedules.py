@@ -36,6 +36,16 @@ SCHEDULES = (
         description="Re-enqueues chunks whose broker message was lost.",
     ),
     Schedule(
+        "Complete finished campaigns",
+        "campaigns.sweep_completion",
+        every_seconds=60,
+        description=(
+            "Ends messages without receipt past the receipt timeout (no_receipt), "
+            "cancels what a cancelled campaign left pending, completes dispatches "
+            "and campaigns with nothing left to do."
+        ),
+    ),
+    Schedule(
         "Launch scheduled campaigns",
         "campaigns.launch_scheduled",
         every_seconds=30,

@@ -31,5 +31,6 @@ ROUTES = {
     "messaging.send_due": Queue.MAINTENANCE,
     "messaging.sweep": Queue.MAINTENANCE,
     "campaigns.sweep": Queue.MAINTENANCE,
+    "campaigns.sweep_completion": Queue.MAINTENANCE,
     "campaigns.launch_scheduled": Queue.MAINTENANCE,
 }
