@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.bounds import content_errors
 from campaigns.chunking import ChunkSizeError, chunk_size_for, validate_chunk_size
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
@@ -76,6 +77,10 @@ def campaign_validate(
                 compile_template(subject)
             except TemplateError as error:
                 errors.setdefault("subject", []).append(str(error))
+    for field, problem in content_errors(
+        channel=channel, template=template, subject=subject
+    ).items():
+        errors.setdefault(field, []).append(problem)
     if chunk_size is not None:
         try:
             validate_chunk_size(chunk_size)
