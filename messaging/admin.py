@@ -115,6 +115,7 @@ class DispatchAdmin(ReadOnlyAdmin):
         "delivered",
         "failed",
         "cancelled",
+        "no_receipt",
         "cost",
         "created_at",
     ]
