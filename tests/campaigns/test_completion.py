@@ -1,9 +1,11 @@
 """No campaign waits for ever: every one with nothing left to do ends completed,
 whether or not the message that would have said so arrives."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -201,7 +203,10 @@ def test_the_sweeper_cancels_what_a_cancelled_campaign_left_pending():
 
 
 def test_the_completion_sweeper_is_scheduled_every_minute():
-    # given the migrated database; when beat reads its schedules
+    # given the schedules installed (as the migration does, or setup_schedules)
+    call_command("setup_schedules", stdout=io.StringIO())
+
+    # when beat reads its schedules
     task = PeriodicTask.objects.get(task="campaigns.sweep_completion")
 
     # then the completion sweeper runs every 60 s
