@@ -191,6 +191,7 @@ class CampaignCountsSerializer(serializers.Serializer):
     sent = serializers.IntegerField()
     failed = serializers.IntegerField()
     delivered = serializers.IntegerField()
+    no_receipt = serializers.IntegerField()
 
 
 class ScopedSegmentField(serializers.PrimaryKeyRelatedField):
@@ -262,6 +263,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "sent": dispatch.sent if dispatch else 0,
             "failed": dispatch.failed if dispatch else 0,
             "delivered": dispatch.delivered if dispatch else 0,
+            "no_receipt": dispatch.no_receipt if dispatch else 0,
         }
 
     def validate_chunk_size(self, value: int | None) -> int | None:
@@ -281,6 +283,9 @@ class CampaignStatsSerializer(serializers.Serializer):
     delivered = serializers.IntegerField()
     failed = serializers.IntegerField()
     cancelled = serializers.IntegerField()
+    no_receipt = serializers.IntegerField(
+        help_text="Sent, but no receipt came within the receipt timeout."
+    )
     retried = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=14, decimal_places=4)
     dead_chunks = serializers.IntegerField()

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from campaigns.bounds import content_errors
 from campaigns.models import Campaign
 from campaigns.personalization import TemplateError, compile_template
 from crm.models import Channel, Lead, Organization
@@ -156,6 +157,10 @@ class NurtureStep(models.Model):
                 errors[field] = str(error)
         if self.channel == Channel.EMAIL and not self.subject.strip():
             errors.setdefault("subject", "an email step needs a subject")
+        for field, problem in content_errors(
+            channel=self.channel, template=self.template, subject=self.subject
+        ).items():
+            errors.setdefault(field, problem)
         if errors:
             raise ValidationError(errors)
 

@@ -326,7 +326,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
         if dispatch is None or not expected:
             return "-"
         final = (
-            dispatch.delivered + dispatch.failed + dispatch.skipped + dispatch.cancelled
+            dispatch.delivered
+            + dispatch.failed
+            + dispatch.skipped
+            + dispatch.cancelled
+            + dispatch.no_receipt
         )
         percent = min(100, round(100 * final / expected))
         return format_html(

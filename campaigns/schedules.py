@@ -42,6 +42,16 @@ SCHEDULES = (
         description="Fails imports whose worker stopped; re-enqueues lost ones.",
     ),
     Schedule(
+        "Complete finished campaigns",
+        "campaigns.sweep_completion",
+        every_seconds=60,
+        description=(
+            "Ends messages without receipt past the receipt timeout (no_receipt), "
+            "cancels what a cancelled campaign left pending, completes dispatches "
+            "and campaigns with nothing left to do."
+        ),
+    ),
+    Schedule(
         "Launch scheduled campaigns",
         "campaigns.launch_scheduled",
         every_seconds=30,

@@ -12,7 +12,13 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     expected = campaign.total_leads or 0
     if dispatch is None:
         return {"status": campaign.status, "audience": expected, "progress": 0.0}
-    final = dispatch.delivered + dispatch.failed + dispatch.skipped + dispatch.cancelled
+    final = (
+        dispatch.delivered
+        + dispatch.failed
+        + dispatch.skipped
+        + dispatch.cancelled
+        + dispatch.no_receipt
+    )
     return {
         "status": campaign.status,
         "audience": dispatch.audience,
@@ -23,6 +29,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "delivered": dispatch.delivered,
         "failed": dispatch.failed,
         "cancelled": dispatch.cancelled,
+        "no_receipt": dispatch.no_receipt,
         "retried": retried_count(dispatch_id=dispatch.pk),
         "cost": dispatch.cost,
         "dead_chunks": campaign.chunks.filter(status=CampaignChunk.Status.DEAD).count(),

@@ -10,7 +10,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion, lifecycle
 from messaging import tasks as messaging_tasks
-from messaging.services import sending
+from messaging.services import dispatches, sending
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 RELIABLE = {
@@ -54,6 +54,9 @@ def expand_chunk(message: dict) -> dict | None:
         dispatch_id=result.dispatch_id, channel=result.channel, claimed=result.claimed
     )
     messaging_tasks.after_send(dispatch_id=result.dispatch_id, outcome=outcome)
+    if not result.claimed:
+        # Every message skipped: no send or receipt is left to check completion.
+        dispatches.dispatch_finish_if_done(dispatch_id=result.dispatch_id)
     return {"pending": result.pending, "sent": outcome.sent}
 
 
@@ -99,3 +102,15 @@ def sweep() -> int:
     for campaign_id in unchunked:
         chunk_campaign.delay(campaign_id)
     return len(stuck)
+
+
+@shared_task(name="campaigns.sweep_completion", **RELIABLE)
+def sweep_completion() -> dict:
+    """Beat: time out missing receipts, finish what is done, complete campaigns."""
+    sweep = lifecycle.campaigns_sweep_completion(now=timezone.now())
+    return {
+        "no_receipt": sweep.no_receipt,
+        "cancelled": sweep.cancelled,
+        "dispatches_finished": sweep.dispatches_finished,
+        "campaigns_completed": sweep.campaigns_completed,
+    }

@@ -31,6 +31,7 @@ ROUTES = {
     "messaging.send_due": Queue.MAINTENANCE,
     "messaging.sweep": Queue.MAINTENANCE,
     "campaigns.sweep": Queue.MAINTENANCE,
+    "campaigns.sweep_completion": Queue.MAINTENANCE,
     "campaigns.launch_scheduled": Queue.MAINTENANCE,
     "api.sweep_lead_imports": Queue.MAINTENANCE,
 }

@@ -114,6 +114,7 @@ class DispatchAdmin(ReadOnlyAdmin):
         "delivered",
         "failed",
         "cancelled",
+        "no_receipt",
         "cost",
         "created_at",
     ]

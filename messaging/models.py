@@ -46,6 +46,8 @@ class Dispatch(models.Model):
     # Of the failed, those the vendor had accepted (an undelivered receipt): with
     # it the counters say when no sent log awaits its receipt any more.
     undelivered = models.PositiveIntegerField(default=0)
+    # Of the sent, those whose receipt did not come within the receipt timeout.
+    no_receipt = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
@@ -67,6 +69,11 @@ class Dispatch(models.Model):
             and self.pending == 0
         )
 
+    @property
+    def awaiting_receipts(self) -> int:
+        """Sent logs whose receipt has neither come nor timed out."""
+        return self.sent - self.delivered - self.undelivered - self.no_receipt
+
 
 class LogStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -76,6 +83,8 @@ class LogStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Cancelled"
+    # Accepted by the vendor, but no receipt came within the receipt timeout.
+    NO_RECEIPT = "no_receipt", "No receipt"
 
 
 # Pending logs as the due index (log_due) holds them: a log has a due time exactly
@@ -87,6 +96,7 @@ FINAL_STATUSES = (
     LogStatus.FAILED,
     LogStatus.SKIPPED,
     LogStatus.CANCELLED,
+    LogStatus.NO_RECEIPT,
 )
 
 

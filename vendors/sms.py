@@ -50,3 +50,8 @@ def _packed(units: list[int], *, single: int, part: int) -> int:
             parts, used = parts + 1, 0
         used += size
     return parts
+
+
+# The longest body SMS APIs take (Twilio's limit: 1,600 characters, about ten
+# concatenated parts); a longer one is refused, not cut.
+SMS_MAX_CHARACTERS = 1600

@@ -24,6 +24,7 @@ _STATS_DEFAULTS = dict.fromkeys(
         "delivered",
         "failed",
         "cancelled",
+        "no_receipt",
         "retried",
         "cost",
         "dead_chunks",

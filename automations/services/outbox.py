@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from django.db import IntegrityError, transaction
 
 from automations.models import AutomationDispatch, NurtureSequence
+from campaigns.bounds import body_skip_reason, fit_subject
 from campaigns.services.expansion import lead_recipient
 from crm.models import Lead, Organization
 from messaging.services.dispatches import dispatch_create
@@ -59,7 +60,11 @@ def sequence_dispatch_id(*, sequence_id: int, channel: str) -> int:
 def lead_message(
     *, lead: Lead, channel: str, dedupe_key: str, body: str, subject: str = ""
 ) -> NewLog:
-    """A log for one lead; skipped (with the campaigns' reasons) if it cannot go."""
+    """A log for one lead; skipped (with the campaigns' reasons) if it cannot go.
+
+    Its subject is cut to fit and a body too long for the channel is skipped, as a
+    campaign's are (campaigns.bounds).
+    """
     recipient, skip_reason = lead_recipient(lead, channel)
     return NewLog(
         lead_id=lead.pk,
@@ -67,8 +72,8 @@ def lead_message(
         send_id=new_send_id(scope="a", key=dedupe_key),
         recipient=recipient,
         body=body,
-        subject=subject,
-        skip_reason=skip_reason,
+        subject=fit_subject(subject),
+        skip_reason=skip_reason or body_skip_reason(channel, body),
     )
 
 

@@ -1,5 +1,7 @@
 """Cutting a running campaign's audience into chunks; expanding a chunk into logs."""
 
+import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -9,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns.bounds import BODY_TOO_LONG, body_limit, fit_subject
 from campaigns.chunking import new_job_id
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import compile_template, renderer
@@ -23,6 +26,8 @@ from messaging.services.logs import (
 )
 from messaging.sql import bulk_cursor, ids_array
 
+logger = logging.getLogger(__name__)
+RENDER_FAILED = "render_failed"
 # Chunks one expand task takes together (one transaction, and the vendor's calls
 # for up to 4,000 logs). Chunks are grouped by index (0-19, 20-39, ...); the broker
 # carries one message per group (batch_leaders), whose task takes the group's
@@ -246,6 +251,7 @@ def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
     # One suffix per chunk: the lead id already tells its send ids apart.
     suffix = send_id_suffix()
     channel = campaign.channel
+    limit = body_limit(channel)
     logs = []
     for lead_id in lead_ids:
         lead = leads.get(lead_id)
@@ -256,14 +262,28 @@ def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
             )
             continue
         recipient, skip_reason = lead_recipient(lead, channel)
+        try:
+            text = body(lead)
+            title = fit_subject(subject(lead)) if subject else ""
+        except Exception as error:
+            # One lead's data must not stop its chunk: its message is skipped.
+            logger.warning(
+                "campaign %s: lead %s not rendered (%s)",
+                campaign.pk,
+                lead_id,
+                type(error).__name__,
+            )
+            text, title, skip_reason = "", "", RENDER_FAILED
+        if limit is not None and len(text) > limit and not skip_reason:
+            skip_reason = BODY_TOO_LONG
         logs.append(
             NewLog(
                 lead_id=lead_id,
                 dedupe_key=str(lead_id),
                 send_id=send_id,
                 recipient=recipient,
-                body=body(lead),
-                subject=subject(lead) if subject else "",
+                body=text,
+                subject=title,
                 skip_reason=skip_reason,
             )
         )
@@ -315,7 +335,13 @@ def _lead_rows(lead_ids: list[int], *, attributes: bool) -> dict[int, _LeadRow]:
             f" email_opt_out FROM {Lead._meta.db_table} WHERE id = ANY(%b::bigint[])",
             [ids_array(lead_ids)],
         )
-        return {row[0]: _LeadRow(row) for row in cursor.fetchall()}
+        rows = cursor.fetchall()
+    if attributes:
+        # Django's connection reads jsonb as its text (its fields decode it).
+        return {
+            row[0]: _LeadRow((*row[:8], json.loads(row[8]), *row[9:])) for row in rows
+        }
+    return {row[0]: _LeadRow(row) for row in rows}
 
 
 def lead_recipient(lead, channel: str) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.bounds import content_errors
 from campaigns.chunking import (
     ChunkSizeError,
     saved_chunk_size_for,
@@ -18,7 +19,8 @@ from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
 from crm.models import Channel, Organization, Segment
 from crm.selectors import audience_leads
-from messaging.services import dispatches, recovery
+from messaging.models import Dispatch
+from messaging.services import dispatches, receipts, recovery
 
 LAUNCHABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
 EDITABLE = LAUNCHABLE
@@ -82,6 +84,10 @@ def campaign_validate(
                 compile_template(subject)
             except TemplateError as error:
                 errors.setdefault("subject", []).append(str(error))
+    for field, problem in content_errors(
+        channel=channel, template=template, subject=subject
+    ).items():
+        errors.setdefault(field, []).append(problem)
     if chunk_size is not None:
         try:
             validate_chunk_size(chunk_size)
@@ -270,7 +276,7 @@ def campaign_pause(*, campaign_id: int) -> Campaign:
 
 def campaign_resume(*, campaign_id: int) -> Campaign:
     from campaigns.tasks import chunk_campaign, enqueue_chunks
-    from messaging.tasks import send_due
+    from messaging.tasks import finish_dispatch, send_due
 
     with transaction.atomic():
         campaign = _locked(campaign_id, (Campaign.Status.PAUSED,), "resume")
@@ -280,6 +286,8 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
         transaction.on_commit(lambda: chunk_campaign.delay(campaign.pk))
         transaction.on_commit(lambda: enqueue_chunks.delay(campaign.pk))
         transaction.on_commit(send_due.delay)
+        # Receipts applied while paused may have left nothing to do.
+        transaction.on_commit(lambda: finish_dispatch.delay(campaign.dispatch_id))
     return campaign
 
 
@@ -306,6 +314,40 @@ def campaign_mark_completed(*, dispatch_id: int) -> bool:
             dispatch_id=dispatch_id,
             status__in=(Campaign.Status.RUNNING, Campaign.Status.PAUSED),
         ).update(status=Campaign.Status.COMPLETED, completed_at=timezone.now())
+    )
+
+
+@dataclass(frozen=True)
+class CompletionSweep:
+    no_receipt: int
+    cancelled: int
+    dispatches_finished: int
+    campaigns_completed: int
+
+
+def campaigns_sweep_completion(*, now: datetime) -> CompletionSweep:
+    """Move on whatever a lost or never-sent message left unfinished; idempotent.
+
+    In order: sent messages past the receipt timeout become no_receipt; pending
+    messages a cancelled dispatch still holds are cancelled; active dispatches with
+    nothing left non-final are finished; and campaigns whose dispatch is completed
+    are completed (their own finish task may be lost). Each step is one set-wise
+    statement or a loop over the few dispatches the counters name, each change
+    conditional on the state it moves from, so it runs beside the pipeline and
+    beside itself.
+    """
+    no_receipt = receipts.receipts_time_out(now=now)
+    cancelled = dispatches.dispatches_cancel_leftovers()
+    finished = dispatches.dispatches_finish_done()
+    completed = Campaign.objects.filter(
+        status__in=(Campaign.Status.RUNNING, Campaign.Status.PAUSED),
+        dispatch__status=Dispatch.Status.COMPLETED,
+    ).update(status=Campaign.Status.COMPLETED, completed_at=now)
+    return CompletionSweep(
+        no_receipt=no_receipt,
+        cancelled=cancelled,
+        dispatches_finished=len(finished),
+        campaigns_completed=completed,
     )
 
 

@@ -235,6 +235,10 @@ MESSAGING_MAX_ATTEMPTS = env_int("MESSAGING_MAX_ATTEMPTS", 3)
 MESSAGING_RETRY_BASE_SECONDS = env_float("MESSAGING_RETRY_BASE_SECONDS", 30.0)
 MESSAGING_RETRY_MAX_SECONDS = env_float("MESSAGING_RETRY_MAX_SECONDS", 1800.0)
 MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
+# A message sent this long ago with no receipt is final: `no_receipt`.
+MESSAGING_RECEIPT_TIMEOUT_SECONDS = env_int(
+    "MESSAGING_RECEIPT_TIMEOUT_SECONDS", 72 * 3600
+)
 
 # --- Automations (celery beat) --------------------------------------------------
 # Days overdue at which an open invoice gets a dunning notice, each once.

@@ -19,6 +19,7 @@ COUNTERS = (
     "delivered",
     "failed",
     "undelivered",
+    "no_receipt",
     "cancelled",
 )
 
@@ -96,9 +97,29 @@ def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
 
 
 def _all_final(dispatch: Dispatch) -> bool:
-    return dispatch.all_sent and dispatch.sent == (
-        dispatch.delivered + dispatch.undelivered
-    )
+    return dispatch.all_sent and dispatch.awaiting_receipts == 0
+
+
+# Active dispatches whose counters say nothing is left non-final (_all_final, as one
+# filter over the dispatch table).
+_DONE = Q(
+    status=Dispatch.Status.ACTIVE,
+    expected_audience__isnull=False,
+    audience__gte=F("expected_audience"),
+    pending=0,
+    sent=F("delivered") + F("undelivered") + F("no_receipt"),
+)
+
+
+def dispatches_finish_done() -> list[int]:
+    """Finish every active dispatch with nothing left non-final; return their ids.
+
+    The sweeper's backstop for a finish check that never ran (a lost broker
+    message, receipts applied while paused, a resume with nothing left to send).
+    One read of the dispatch table, then the same lock-and-check as any stage's.
+    """
+    done = Dispatch.objects.filter(_DONE).values_list("pk", flat=True)
+    return [pk for pk in done if dispatch_finish_if_done(dispatch_id=pk)]
 
 
 def dispatch_pause(*, dispatch: Dispatch) -> None:
@@ -128,16 +149,39 @@ def dispatch_cancel(*, dispatch: Dispatch) -> int:
         if locked.status in (Dispatch.Status.CANCELLED, Dispatch.Status.COMPLETED):
             raise DispatchStateError(f"{dispatch} is already {locked.status}")
         now = timezone.now()
-        cancelled = CommunicationLog.objects.filter(
-            PENDING_DUE, dispatch=locked
-        ).update(status=LogStatus.CANCELLED, next_attempt_at=None, updated_at=now)
-        dispatch_counters_add(
-            dispatch_id=locked.pk, pending=-cancelled, cancelled=cancelled
-        )
+        cancelled = _cancel_pending(dispatch_id=locked.pk, now=now)
         locked.status = Dispatch.Status.CANCELLED
         locked.finished_at = now
         locked.save(update_fields=["status", "finished_at"])
     return cancelled
+
+
+def _cancel_pending(*, dispatch_id: int, now) -> int:
+    cancelled = CommunicationLog.objects.filter(
+        PENDING_DUE, dispatch_id=dispatch_id
+    ).update(status=LogStatus.CANCELLED, next_attempt_at=None, updated_at=now)
+    dispatch_counters_add(
+        dispatch_id=dispatch_id, pending=-cancelled, cancelled=cancelled
+    )
+    return cancelled
+
+
+def dispatches_cancel_leftovers() -> int:
+    """Cancel pending logs left in cancelled dispatches; return how many.
+
+    A retry recorded, or a claim released, just as its dispatch was cancelled can
+    still land as pending, where nothing sends it: the sweeper's backstop. Only
+    cancelled dispatches whose counters hold pending or in-flight logs are read.
+    """
+    leftover = Dispatch.objects.filter(
+        status=Dispatch.Status.CANCELLED, pending__gt=0
+    ).values_list("pk", flat=True)
+    now = timezone.now()
+    total = 0
+    for dispatch_id in leftover:
+        with transaction.atomic():
+            total += _cancel_pending(dispatch_id=dispatch_id, now=now)
+    return total
 
 
 @dataclass(frozen=True)
@@ -170,6 +214,7 @@ def dispatch_count_logs(*, dispatch_id: int) -> dict:
         undelivered=Count(
             "id", filter=Q(status=LogStatus.FAILED, sent_at__isnull=False)
         ),
+        no_receipt=Count("id", filter=Q(status=LogStatus.NO_RECEIPT)),
         cancelled=Count("id", filter=Q(status=LogStatus.CANCELLED)),
         cost=Sum("cost"),
     )

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import CommunicationLog, DeliveryReceipt, LogStatus
+from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from messaging.services.dispatches import (
     dispatch_counters_add,
     dispatch_finish_if_done,
@@ -30,9 +31,13 @@ from vendors.registry import get_adapter
 # behind tasks of 4,000, and 1,000,000 leads ended with 10.5 s of receipts still to
 # apply after the last send (0.1 s with 4,000).
 RECEIPT_BATCH_SIZE = 4000
-# A receipt can come before the send that it answers is recorded (the vendor is fast,
-# our commit is not); it waits this long for its log before it is set aside.
-UNMATCHED_GRACE = timedelta(minutes=10)
+# Sent logs moved to no_receipt per transaction by the receipt timeout, and at
+# most per dispatch and run: 100,000 took 6 s on a busy 2-vCPU box.
+RECEIPT_TIMEOUT_BATCH_SIZE = 2000
+RECEIPT_TIMEOUT_PER_RUN = 100_000
+# Beyond the stuck-claim delay, what an early receipt waits for its resend: the
+# sweeper's minute, the dispatcher's 10 s and the resend itself, with room to spare.
+RESEND_MARGIN = timedelta(minutes=10)
 _LOG_TABLE = CommunicationLog._meta.db_table
 _RECEIPT_TABLE = DeliveryReceipt._meta.db_table
 _RECEIPT_COLUMNS = (
@@ -48,6 +53,19 @@ _RECEIPT_COLUMNS = (
 # json.dumps(raw, default=str) builds a new encoder per call when given any option;
 # one encoder with the same options writes the same text for a receipt at a time.
 _raw_json = json.JSONEncoder(default=str).encode
+
+
+def unmatched_grace() -> timedelta:
+    """How long a receipt waits for its log to be recorded sent before it is set aside.
+
+    A receipt can come before the send that it answers is recorded (the vendor is
+    fast, our commit is not), and for a worker that died after the vendor accepted
+    its batch, not until the sweeper has released the claim (after
+    MESSAGING_STUCK_AFTER_SECONDS) and the log is sent again under the same send id,
+    to which the vendor answers with its first acceptance and no second receipt.
+    So the wait outlasts the release.
+    """
+    return timedelta(seconds=settings.MESSAGING_STUCK_AFTER_SECONDS) + RESEND_MARGIN
 
 
 @dataclass
@@ -144,7 +162,7 @@ def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
         applied = set(delivered_ids) | set(undelivered_ids)
         for log_id, pk, *_ in delivered + undelivered:
             settled.append((pk, log_id, "applied" if log_id in applied else "raced"))
-        waiting_cutoff = now - UNMATCHED_GRACE
+        waiting_cutoff = now - unmatched_grace()
         received = dict(
             DeliveryReceipt.objects.filter(
                 pk__in=[pk for pk, _, result in settled if result == "unmatched"]
@@ -350,3 +368,46 @@ def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcom
         if dispatch_finish_if_done(dispatch_id=dispatch_id):
             outcome.finished_dispatches.append(dispatch_id)
     return outcome
+
+
+def receipts_time_out(*, now: datetime, limit: int = RECEIPT_TIMEOUT_BATCH_SIZE) -> int:
+    """Make final, as `no_receipt`, every sent log whose receipt is overdue.
+
+    Overdue: sent longer ago than MESSAGING_RECEIPT_TIMEOUT_SECONDS. Only the
+    dispatches whose counters say they await receipts, and older than the timeout,
+    are read; each one's overdue logs are found in one read through the dispatch-led
+    unique index (up to RECEIPT_TIMEOUT_PER_RUN; the rest on the next run), then
+    moved `limit` a transaction. Each batch is locked SKIP LOCKED and moved only if
+    still sent, so a receipt applied meanwhile wins and nothing is counted twice;
+    a log skipped as locked is found again next run. Returns how many moved.
+    """
+    cutoff = now - timedelta(seconds=settings.MESSAGING_RECEIPT_TIMEOUT_SECONDS)
+    awaiting = Dispatch.objects.filter(
+        created_at__lt=cutoff,
+        sent__gt=F("delivered") + F("undelivered") + F("no_receipt"),
+    ).values_list("pk", flat=True)
+    moved = 0
+    for dispatch_id in awaiting:
+        overdue = list(
+            CommunicationLog.objects.filter(
+                dispatch_id=dispatch_id, status=LogStatus.SENT, sent_at__lt=cutoff
+            ).values_list("pk", flat=True)[:RECEIPT_TIMEOUT_PER_RUN]
+        )
+        for start in range(0, len(overdue), limit):
+            with transaction.atomic():
+                ids = list(
+                    CommunicationLog.objects.filter(
+                        pk__in=overdue[start : start + limit], status=LogStatus.SENT
+                    )
+                    .order_by("pk")
+                    .select_for_update(skip_locked=True)
+                    .values_list("pk", flat=True)
+                )
+                batch = CommunicationLog.objects.filter(
+                    pk__in=ids, status=LogStatus.SENT
+                ).update(status=LogStatus.NO_RECEIPT, updated_at=now)
+                dispatch_counters_add(dispatch_id=dispatch_id, no_receipt=batch)
+            moved += batch
+        if overdue:
+            dispatch_finish_if_done(dispatch_id=dispatch_id)
+    return moved

@@ -1,8 +1,10 @@
 """Recovery: release work a dead worker left claimed, and send failed logs again."""
 
+from collections import Counter
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from messaging.models import CommunicationLog, Dispatch, LogStatus
@@ -15,12 +17,29 @@ def logs_release_stuck(*, older_than: timedelta) -> int:
     """Put logs claimed longer ago than `older_than` back to pending, due now.
 
     Their worker died between claim and record. Sending them again is safe: they keep
-    their send id, and the vendor answers a known send id with its first result.
+    their send id, and the vendor answers a known send id with its first result. In
+    a dispatch cancelled since, where nothing would send them, they are cancelled.
     """
     now = timezone.now()
-    return CommunicationLog.objects.filter(
+    stuck = CommunicationLog.objects.filter(
         status=LogStatus.PROCESSING, claimed_at__lt=now - older_than
-    ).update(
+    )
+    in_cancelled = Q(dispatch__status=Dispatch.Status.CANCELLED)
+    with transaction.atomic():
+        locked = list(
+            stuck.filter(in_cancelled)
+            .select_for_update(of=("self",), skip_locked=True)
+            .values_list("pk", "dispatch_id")
+        )
+        CommunicationLog.objects.filter(pk__in=[pk for pk, _ in locked]).update(
+            status=LogStatus.CANCELLED, claimed_at=None, updated_at=now
+        )
+        per_dispatch = Counter(dispatch_id for _, dispatch_id in locked)
+        for dispatch_id, count in sorted(per_dispatch.items()):
+            dispatch_counters_add(
+                dispatch_id=dispatch_id, pending=-count, cancelled=count
+            )
+    return stuck.exclude(in_cancelled).update(
         status=LogStatus.PENDING, next_attempt_at=now, claimed_at=None, updated_at=now
     )
 

@@ -33,6 +33,7 @@ logger = structlog.get_logger(__name__)
 # usually go out in one call; the adapter splits further to its vendor's own limit.
 SEND_BATCH_SIZE = 200
 VENDOR_UNAVAILABLE = "vendor_unavailable"
+VENDOR_ERROR = "vendor_error"
 _LOG_TABLE = CommunicationLog._meta.db_table
 _CLAIMED_FIELDS = (
     "pk",
@@ -134,11 +135,18 @@ def logs_send_claimed(
     return _send_claimed(dispatch_id=dispatch_id, claimed=logs, adapter=adapter)
 
 
-def _is_active(dispatch_id: int) -> bool:
-    status = (
+def _status(dispatch_id: int) -> str | None:
+    return (
         Dispatch.objects.filter(pk=dispatch_id).values_list("status", flat=True).first()
     )
-    return status == Dispatch.Status.ACTIVE
+
+
+def _is_active(dispatch_id: int) -> bool:
+    return _status(dispatch_id) == Dispatch.Status.ACTIVE
+
+
+def _is_cancelled(dispatch_id: int) -> bool:
+    return _status(dispatch_id) == Dispatch.Status.CANCELLED
 
 
 def _send_claimed(
@@ -158,38 +166,28 @@ def _send_claimed(
         for log in claimed
     ]
     started = time.perf_counter()
+    error: Exception | None = None
     try:
         results = adapter.send_batch(messages)
-    except VendorUnavailable as error:
-        _observe_vendor_call(
-            adapter=adapter.name,
-            dispatch_id=dispatch_id,
-            seconds=time.perf_counter() - started,
-            messages=len(messages),
-            error=error,
-        )
+    except VendorUnavailable as unavailable:
         # The whole batch is retried as data, like any retryable failure: the logs
         # go back to pending with a backoff instead of a long Celery countdown.
-        results = [
-            SendResult(
-                send_id=log.send_id,
-                accepted=False,
-                vendor_ref=None,
-                error_code=VENDOR_UNAVAILABLE,
-                error_message=str(error)[:255],
-                retryable=True,
-                cost=Decimal("0"),
-            )
-            for log in claimed
-        ]
-    else:
-        _observe_vendor_call(
-            adapter=adapter.name,
-            dispatch_id=dispatch_id,
-            seconds=time.perf_counter() - started,
-            messages=len(messages),
-            results=results,
-        )
+        error = unavailable
+        results = _batch_failed(claimed, VENDOR_UNAVAILABLE, str(unavailable))
+    except Exception as unexpected:
+        # An adapter's unexpected error (a bug, a response it cannot read) is an
+        # attempt like any retryable failure, so the logs fail for good after
+        # MESSAGING_MAX_ATTEMPTS instead of being released and claimed for ever.
+        # Only its type is logged and kept: its text may quote a recipient or body.
+        error = unexpected
+        results = _batch_failed(claimed, VENDOR_ERROR, type(unexpected).__name__)
+    _observe_vendor_call(
+        adapter=adapter.name,
+        dispatch_id=dispatch_id,
+        seconds=time.perf_counter() - started,
+        results=results,
+        error=error,
+    )
     return logs_record_results(
         dispatch_id=dispatch_id, vendor=adapter.name, claimed=claimed, results=results
     )
@@ -200,24 +198,21 @@ def _observe_vendor_call(
     adapter: str,
     dispatch_id: int,
     seconds: float,
-    messages: int,
-    results: Sequence[SendResult] = (),
-    error: VendorUnavailable | None = None,
+    results: Sequence[SendResult],
+    error: Exception | None = None,
 ) -> None:
     """One log line and one latency observation per vendor call: how many messages
     it carried and what became of them, never who they were for or what they said."""
     if error is None:
         outcome = "ok"
-        refused = Counter(
-            result.error_code or "unknown" for result in results if not result.accepted
-        )
-        retryable = sum(
-            1 for result in results if not result.accepted and result.retryable
-        )
-    else:
+    elif isinstance(error, VendorUnavailable):
         outcome = "unavailable"
-        refused = Counter({VENDOR_UNAVAILABLE: messages})
-        retryable = messages
+    else:
+        outcome = "error"
+    refused = Counter(
+        result.error_code or "unknown" for result in results if not result.accepted
+    )
+    retryable = sum(1 for result in results if not result.accepted and result.retryable)
     VENDOR_REQUEST_SECONDS.labels(adapter, outcome).observe(seconds)
     for code, count in refused.items():
         VENDOR_ERRORS.labels(adapter, code).inc(count)
@@ -225,16 +220,36 @@ def _observe_vendor_call(
         "vendor": adapter,
         "dispatch_id": dispatch_id,
         "outcome": outcome,
-        "messages": messages,
-        "ok": messages - refused.total(),
+        "messages": len(results),
+        "ok": len(results) - refused.total(),
         "failed": refused.total() - retryable,
         "retryable": retryable,
         "ms": round(seconds * 1000, 1),
     }
-    if error is not None:
+    if outcome == "ok":
+        logger.info("vendor_call", **fields)
+    elif outcome == "unavailable":
         logger.warning("vendor_call", error=str(error)[:255], **fields)
     else:
-        logger.info("vendor_call", **fields)
+        logger.error("vendor_call", error=type(error).__name__, **fields)
+
+
+def _batch_failed(
+    claimed: list[ClaimedLog], code: str, message: str
+) -> list[SendResult]:
+    """A retryable failure for every log of a vendor call that failed as a whole."""
+    return [
+        SendResult(
+            send_id=log.send_id,
+            accepted=False,
+            vendor_ref=None,
+            error_code=code,
+            error_message=message[:255],
+            retryable=True,
+            cost=_ZERO,
+        )
+        for log in claimed
+    ]
 
 
 def logs_record_results(
@@ -274,8 +289,17 @@ def logs_record_results(
                 (log.id, log.attempts, "failed", "", _ZERO, result.error_code)
                 + (result.error_message, None)
             )
-    status_of = {row[0]: row[2] for row in rows}
     with transaction.atomic():
+        if outcome.next_due is not None and _is_cancelled(dispatch_id):
+            # Nothing sends a cancelled dispatch's pending logs: a retry is over.
+            rows = [
+                row[:2] + ("cancelled",) + row[3:7] + (None,)
+                if row[2] == "pending"
+                else row
+                for row in rows
+            ]
+            outcome.next_due = outcome.last_due = None
+        status_of = {row[0]: row[2] for row in rows}
         # One statement for the whole batch, whatever became of each log.
         recorded = update_from_rows(
             table=_LOG_TABLE,
@@ -308,13 +332,15 @@ def logs_record_results(
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
+        cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
         dispatch_counters_add(
             dispatch_id=dispatch_id,
             sent=len(sent_ids),
             failed=len(failed_ids),
-            pending=-(len(sent_ids) + len(failed_ids)),
+            cancelled=len(cancelled_ids),
+            pending=-(len(sent_ids) + len(failed_ids) + len(cancelled_ids)),
             cost=cost,
         )
     outcome.sent, outcome.retrying, outcome.failed = (
@@ -322,7 +348,7 @@ def logs_record_results(
         len(retry_ids),
         len(failed_ids),
     )
-    recorded = sent_set.union(retry_ids, failed_ids)
+    recorded = sent_set.union(retry_ids, failed_ids, cancelled_ids)
     outcome.unrecorded = [log.id for log in claimed if log.id not in recorded]
     if failed_ids:
         outcome.finished = dispatch_finish_if_done(dispatch_id=dispatch_id)

@@ -330,3 +330,23 @@ def test_a_campaign_still_sending_cannot_be_deleted_from_the_admin(
 
     # Then it is still there, to be paused or cancelled
     assert Campaign.objects.filter(pk=campaign.pk, status=status).exists()
+
+
+def test_the_campaign_page_counts_messages_without_receipt(member_client, organization):
+    # given a campaign whose two sent messages got no receipt in time
+    campaign = launched_campaign(organization, total_leads=2)
+    logs_for(campaign, statuses={LogStatus.NO_RECEIPT: 2})
+    dispatch = campaign.dispatch
+    dispatch.audience = dispatch.sent = dispatch.no_receipt = 2
+    dispatch.expected_audience = 2
+    dispatch.save()
+
+    # when its page is shown
+    response = member_client.get(
+        reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    )
+
+    # then they are counted, as final
+    page = response.content.decode()
+    assert 'data-counter="no_receipt">2<' in page
+    assert response.context["dashboard"]["percent"] == 100.0

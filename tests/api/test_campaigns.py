@@ -3,6 +3,7 @@
 import pytest
 
 from campaigns.models import Campaign
+from messaging.models import Dispatch
 from tests.campaigns.factories import EXAMPLE_TEMPLATE, CampaignFactory
 from tests.crm.factories import LeadFactory, SegmentFactory
 
@@ -43,7 +44,13 @@ def test_create_answers_with_campaign_chunking_and_stats(api, segment):
     body = response.json()
     assert body["status"] == "draft"
     assert body["chunking"] == {"total_leads": 7, "total_chunks": 3, "chunk_size": 3}
-    assert body["stats"] == {"audience": 0, "sent": 0, "failed": 0, "delivered": 0}
+    assert body["stats"] == {
+        "audience": 0,
+        "sent": 0,
+        "failed": 0,
+        "delivered": 0,
+        "no_receipt": 0,
+    }
 
 
 def test_without_chunk_size_the_default_for_the_audience_is_used(api, segment):
@@ -158,3 +165,21 @@ def test_another_organizations_campaign_is_not_found(api, other_org):
         assert api.post(f"/api/campaigns/{theirs.pk}/{action}").status_code == 404
     assert api.get(f"/api/campaigns/{theirs.pk}/stats").status_code == 404
     assert Campaign.objects.get(pk=theirs.pk).status == Campaign.Status.DRAFT
+
+
+def test_stats_count_messages_without_receipt_as_final(api, segment):
+    # given a launched campaign whose messages all ended without receipt
+    campaign_id = create(api, segment).json()["id"]
+    api.post(f"/api/campaigns/{campaign_id}/launch")
+    campaign = Campaign.objects.get(pk=campaign_id)
+    Dispatch.objects.filter(pk=campaign.dispatch_id).update(
+        audience=7, expected_audience=7, sent=7, no_receipt=7
+    )
+
+    # when its stats and the campaign are read
+    stats = api.get(f"/api/campaigns/{campaign_id}/stats").json()
+    listed = api.get(f"/api/campaigns/{campaign_id}").json()
+
+    # then each says how many had no receipt, and the run is wholly final
+    assert (stats["no_receipt"], stats["progress"]) == (7, 1.0)
+    assert listed["stats"]["no_receipt"] == 7

@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.db import migrations
+
+from campaigns.schedules import schedules_install
+
+
+def install(apps, schema_editor):
+    # Idempotent: the existing schedules come through unchanged, the completion
+    # sweeper is added.
+    schedules_install(
+        interval_model=apps.get_model("django_celery_beat", "IntervalSchedule"),
+        crontab_model=apps.get_model("django_celery_beat", "CrontabSchedule"),
+        task_model=apps.get_model("django_celery_beat", "PeriodicTask"),
+        timezone=settings.TIME_ZONE,
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("campaigns", "0004_campaign_audience_rules"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(install, migrations.RunPython.noop)]

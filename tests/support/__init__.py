@@ -1,0 +1,1 @@
+"""Helpers shared by test folders (real workers, the broker), not tests themselves."""
