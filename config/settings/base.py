@@ -221,6 +221,26 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
 
+# --- Cache ----------------------------------------------------------------------
+# The API's throttles count in the cache, so every web process must share it to
+# count one client's requests together: CACHE_URL (redis://...) names it. Unset,
+# each process keeps its own in memory (development and tests); production then
+# takes the monitoring or broker Redis.
+CACHE_URL = env_str("CACHE_URL", "")
+
+
+def cache_settings(url: str) -> dict:
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "crm-cache",
+    }
+
+
+CACHES = {"default": cache_settings(CACHE_URL)}
+
 # --- The CRM --------------------------------------------------------------------
 CRM_DEFAULT_PHONE_REGION = env_str("CRM_DEFAULT_PHONE_REGION", "US")
 CRM_SEGMENT_MAX_DEPTH = env_int("CRM_SEGMENT_MAX_DEPTH", 8)
