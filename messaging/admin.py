@@ -22,6 +22,7 @@ from messaging.models import (
     Dispatch,
     InboundReply,
     LogStatus,
+    RetiredCounts,
 )
 from messaging.services.recovery import logs_retry_failed
 
@@ -121,6 +122,26 @@ class DispatchAdmin(ReadOnlyAdmin):
     list_filter = ["status", "channel", "organization"]
     list_select_related = ["organization"]
     search_fields = ["label"]
+
+
+@admin.register(RetiredCounts)
+class RetiredCountsAdmin(ReadOnlyAdmin):
+    """What each dispatch's messages deleted by retention counted."""
+
+    organization_path = "dispatch__organization"
+    list_display = [
+        "dispatch",
+        "audience",
+        "skipped",
+        "sent",
+        "delivered",
+        "failed",
+        "no_receipt",
+        "cancelled",
+        "cost",
+    ]
+    list_select_related = ["dispatch"]
+    search_fields = ["dispatch__label"]
 
 
 @admin.register(CommunicationLog)

@@ -255,6 +255,10 @@ MESSAGING_MAX_ATTEMPTS = env_int("MESSAGING_MAX_ATTEMPTS", 3)
 MESSAGING_RETRY_BASE_SECONDS = env_float("MESSAGING_RETRY_BASE_SECONDS", 30.0)
 MESSAGING_RETRY_MAX_SECONDS = env_float("MESSAGING_RETRY_MAX_SECONDS", 1800.0)
 MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
+# Final messages (and their receipts) are deleted this many days after their last
+# change, once the daily snapshots counted them; 0 keeps them for ever.
+MESSAGING_RETENTION_DAYS = env_int("MESSAGING_RETENTION_DAYS", 0)
+MESSAGING_RETENTION_MAX_PER_RUN = env_int("MESSAGING_RETENTION_MAX_PER_RUN", 1_000_000)
 # A message sent this long ago with no receipt is final: `no_receipt`.
 MESSAGING_RECEIPT_TIMEOUT_SECONDS = env_int(
     "MESSAGING_RECEIPT_TIMEOUT_SECONDS", 72 * 3600
