@@ -1,7 +1,8 @@
 """Automations in the admin: appointments, invoices, nurture sequences, snapshots.
 
 Also sets the admin's front page, which shows today's KPIs and the snapshots' last
-30 days (automations/dashboard.py): this app is the one that reads every other.
+30 days (automations/dashboard.py), and registers the campaign page with the hourly
+table behind its chart: this app is the one that reads every other.
 """
 
 from django import forms
@@ -26,15 +27,29 @@ from automations.services.reminders import (
     appointment_complete,
     appointment_reschedule,
 )
-from campaigns.admin import CampaignAdmin
+from campaigns.admin.campaign import CampaignAdmin
+from campaigns.models import Campaign
 from crm.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdmin
 
 admin.site.index_template = "admin/automations/index.html"
-# The campaign page's hourly chart reads the hourly table, and the logs only since.
-CampaignAdmin.hourly_series = staticmethod(campaign_hourly)
 admin.site.site_header = "Campaign CRM"
 admin.site.site_title = "Campaign CRM"
 admin.site.index_title = "Dashboard"
+
+
+class CampaignWithHourlyTableAdmin(CampaignAdmin):
+    """The campaign admin whose hourly chart reads the hourly table, and the logs
+    only since its last final hour.
+
+    Registered here, in place of campaigns' own registration, because campaigns may
+    not import automations: the app that may read both composes them.
+    """
+
+    hourly_series = staticmethod(campaign_hourly)
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, CampaignWithHourlyTableAdmin)
 
 
 class AppointmentForm(forms.ModelForm):
