@@ -8,6 +8,7 @@ of its new time only.
 """
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -70,6 +71,22 @@ def appointment_reschedule(
         _cancel_pending_reminders(appointment)
         appointment.starts_at = starts_at
         appointment.save(update_fields=["starts_at", "updated_at"])
+    return appointment
+
+
+def appointment_update(*, appointment: Appointment, **fields: Any) -> Appointment:
+    """Change the given fields, and only those. A new `starts_at` goes through
+    appointment_reschedule, so reminders of the old time still waiting are
+    cancelled; ValidationError names the fields at fault."""
+    starts_at = fields.pop("starts_at", None)
+    with transaction.atomic():
+        if starts_at is not None and starts_at != appointment.starts_at:
+            appointment_reschedule(appointment=appointment, starts_at=starts_at)
+        if fields:
+            for name, value in fields.items():
+                setattr(appointment, name, value)
+            appointment.full_clean(exclude=["organization"])
+            appointment.save(update_fields=[*fields, "updated_at"])
     return appointment
 
 
