@@ -1,7 +1,8 @@
 """Messages, dispatches and receipts in the admin: looked at, filtered and retried.
 
 Everything here is written by the pipeline, so nothing is edited by hand; the one
-write is the retry action, which calls the recovery service.
+write is the retry action, which calls the recovery service. The lead page, with
+its message history, is registered here too (LeadWithMessagesAdmin says why).
 """
 
 from django import forms
@@ -16,6 +17,7 @@ from crm.admin_scoping import (
     ReadOnlyAdmin,
     request_organization,
 )
+from crm.models import Lead
 from messaging.models import (
     CommunicationLog,
     DeliveryReceipt,
@@ -294,5 +296,15 @@ class LeadMessageInline(admin.TabularInline):
         return True  # the lead's own page decides who sees it
 
 
-# crm may not import messaging, so the history inline is added to the lead page here.
-LeadAdmin.inlines = [*LeadAdmin.inlines, LeadMessageInline]
+class LeadWithMessagesAdmin(LeadAdmin):
+    """crm's lead page with the lead's message history below it.
+
+    crm may not import messaging, so crm registers the lead page without the
+    history and messaging, which may read crm, registers this one in its place.
+    """
+
+    inlines = [*LeadAdmin.inlines, LeadMessageInline]
+
+
+admin.site.unregister(Lead)
+admin.site.register(Lead, LeadWithMessagesAdmin)

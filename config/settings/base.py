@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "campaigns",
     "automations",
     "api",
+    "bench",
 ]
 
 MIDDLEWARE = [

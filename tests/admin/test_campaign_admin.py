@@ -5,7 +5,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.admin import CampaignAdmin
+from campaigns.admin.campaign import CampaignAdmin
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import lifecycle
 from crm.models import Membership

@@ -4,7 +4,7 @@ every rendering, so no lead's data can stop an expansion or a nurture step."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from campaigns.admin import CampaignAdminForm
+from campaigns.admin.forms import CampaignAdminForm
 from campaigns.models import Campaign
 from campaigns.services import expansion, lifecycle
 from crm.models import Channel
