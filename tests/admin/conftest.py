@@ -5,13 +5,14 @@ from django.utils import timezone
 
 from crm.models import Membership
 from messaging.models import LogStatus
-from tests.campaigns.factories import CampaignFactory, CommunicationLogFactory
+from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import (
     LeadFactory,
     MembershipFactory,
     OrganizationFactory,
     UserFactory,
 )
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 
@@ -69,8 +70,6 @@ def logs_for(campaign, *, statuses: dict[str, int], error_code: str = "spam"):
 
 def launched_campaign(organization, **fields):
     """A campaign with its dispatch, as launch leaves it (no broker involved)."""
-    from tests.campaigns.factories import DispatchFactory
-
     return CampaignFactory(
         organization=organization,
         dispatch=DispatchFactory(organization=organization),

@@ -11,8 +11,8 @@ from campaigns.models import CampaignChunk
 from messaging.models import DeliveryReceipt, LogStatus
 from messaging.services.inbound import inbound_handle
 from tests.admin.conftest import launched_campaign, logs_for
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from vendors.base import InboundMessage
 
 pytestmark = pytest.mark.django_db

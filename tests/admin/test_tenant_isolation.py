@@ -27,7 +27,6 @@ from tests.automations.factories import (
     NurtureSequenceFactory,
     NurtureStepFactory,
 )
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import (
     LeadFactory,
     MembershipFactory,
@@ -35,6 +34,7 @@ from tests.crm.factories import (
     SegmentFactory,
     UserFactory,
 )
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.queues import Queue
-from tests.campaigns.factories import DispatchFactory
+from tests.messaging.factories import DispatchFactory
 
 pytestmark = pytest.mark.django_db
 

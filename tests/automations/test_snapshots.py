@@ -15,8 +15,8 @@ from automations.tasks import snapshot, snapshot_all
 from crm.models import Lead
 from messaging.models import CommunicationLog
 from tests.automations.factories import AppointmentFactory, InvoiceFactory
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 pytestmark = pytest.mark.django_db
 

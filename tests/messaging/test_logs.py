@@ -10,8 +10,8 @@ from crm.models import Lead
 from messaging.models import LogStatus
 from messaging.services.dispatches import dispatch_count_logs
 from messaging.services.logs import NewLog, logs_create
-from tests.campaigns.factories import DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import DispatchFactory
 from tests.messaging.test_sending import new_logs
 
 pytestmark = pytest.mark.django_db

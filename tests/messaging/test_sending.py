@@ -13,8 +13,8 @@ from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_count_logs
 from messaging.services.logs import NewLog, logs_create, new_send_id
 from messaging.services.sending import logs_claim, logs_record_results, send_due
-from tests.campaigns.factories import DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import DispatchFactory
 from tests.messaging.scripted_vendor import ScriptedVendor, accept, fail
 from vendors.base import VendorUnavailable
 
