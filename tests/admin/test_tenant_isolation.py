@@ -19,7 +19,6 @@ from automations.models import AutomationDispatch, CampaignHourlyStat, DailySnap
 from campaigns.models import CampaignChunk
 from crm.models import Membership
 from messaging.models import DeliveryReceipt, InboundReply, LogStatus
-from tests.admin.conftest import launched_campaign
 from tests.automations.factories import (
     AppointmentFactory,
     EnrollmentFactory,
@@ -35,6 +34,7 @@ from tests.crm.factories import (
     UserFactory,
 )
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
+from tests.support.campaigns import launched_campaign
 
 pytestmark = pytest.mark.django_db
 

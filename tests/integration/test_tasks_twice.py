@@ -21,12 +21,12 @@ from messaging import tasks as messaging_tasks
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.integration.conftest import accepted_counts
+from tests.support.campaigns import EVERYONE
+from tests.support.workers import accepted_counts
 from vendors.registry import get_adapter
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 LOG_FIELDS = (
     "pk",
     "lead_id",

@@ -12,7 +12,7 @@ from messaging.services.dispatches import dispatch_count_logs
 from messaging.services.logs import NewLog, logs_create
 from tests.crm.factories import LeadFactory
 from tests.messaging.factories import DispatchFactory
-from tests.messaging.test_sending import new_logs
+from tests.support.messaging import new_logs
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,8 @@ from messaging.services.sending import (
     send_due,
 )
 from tests.messaging.factories import DispatchFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept, fail
-from tests.messaging.test_sending import assert_counters_match_logs, pending_logs
+from tests.support.messaging import assert_counters_match_logs, pending_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept, fail
 from vendors.base import OutboundMessage, Receipt
 
 pytestmark = pytest.mark.django_db
