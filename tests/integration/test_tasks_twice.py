@@ -17,10 +17,12 @@ from django.utils import timezone
 from campaigns import tasks as campaign_tasks
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion, lifecycle
+from config.queues import Queue
 from messaging import tasks as messaging_tasks
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
+from tests.support.broker import take_queued
 from tests.support.campaigns import EVERYONE
 from tests.support.workers import accepted_counts
 from vendors.registry import get_adapter
@@ -177,14 +179,29 @@ def test_sending_a_batch_twice(simulator):
     assert any(log[3] == LogStatus.SENT for log in state["logs"])
 
 
-def test_the_send_dispatcher_twice(simulator):
+def test_the_send_dispatcher_run_twice_queues_one_send_of_the_due_batch_each_run(
+    simulator,
+):
+    # Given a campaign whose twelve messages are due, and nothing queued to send
     campaign = expanded()
+    take_queued(Queue.SEND)
 
-    state = assert_second_run_changes_nothing(
-        campaign, simulator, messaging_tasks.send_due
-    )
+    # When the dispatcher runs twice, each run's sends taken off the queue
+    messaging_tasks.send_due()
+    after_first = picture(campaign, simulator)
+    queued_by_first = take_queued(Queue.SEND)
+    messaging_tasks.send_due()
+    queued_by_second = take_queued(Queue.SEND)
 
-    assert state["accepted"] == {}
+    # Then each run queues one send of the batch and changes nothing else
+    assert picture(campaign, simulator) == after_first
+    assert after_first["accepted"] == {}
+    assert queued_by_first == [("messaging.send_batch", [campaign.dispatch_id])]
+    assert queued_by_second == queued_by_first
+    # and the two sends, run, send each message once
+    for _, args in queued_by_first + queued_by_second:
+        messaging_tasks.send_batch(*args)
+    assert set(picture(campaign, simulator)["accepted"].values()) == {1}
 
 
 def test_polling_and_processing_receipts_twice(simulator):
