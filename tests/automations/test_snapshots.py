@@ -178,7 +178,7 @@ def test_the_nightly_task_snapshots_yesterday_for_every_organization(clock, eage
     }
 
 
-def test_run_snapshots_for_a_date_and_a_backfill(clock):
+def test_run_snapshots_fills_a_date_backfills_once_and_refuses_a_bad_date(clock):
     organization = OrganizationFactory()
     today = timezone.localdate()
 

@@ -132,7 +132,7 @@ def sent(**fields) -> Campaign:
     return campaign
 
 
-def test_chunking_twice(simulator):
+def test_chunking_a_campaign_again_changes_nothing(simulator):
     campaign = launched()
 
     state = assert_second_run_changes_nothing(
@@ -143,7 +143,7 @@ def test_chunking_twice(simulator):
     assert state["campaign"][2] is True
 
 
-def test_expanding_a_chunk_twice(simulator):
+def test_expanding_a_chunk_again_changes_nothing(simulator):
     campaign = launched()
     campaign_tasks.chunk_campaign(campaign.pk)
     message = campaign.chunks.order_by("index").first().as_message()
@@ -157,7 +157,7 @@ def test_expanding_a_chunk_twice(simulator):
     assert len(state["logs"]) == 13
 
 
-def test_enqueueing_chunks_twice(simulator):
+def test_enqueueing_chunks_again_changes_nothing(simulator):
     campaign = launched()
     campaign_tasks.chunk_campaign(campaign.pk)
 
@@ -168,7 +168,7 @@ def test_enqueueing_chunks_twice(simulator):
     assert {status for _, status, _ in state["chunks"]} == {CampaignChunk.Status.QUEUED}
 
 
-def test_sending_a_batch_twice(simulator):
+def test_sending_a_batch_again_sends_no_message_twice(simulator):
     campaign = expanded()
 
     state = assert_second_run_changes_nothing(
@@ -204,7 +204,7 @@ def test_the_send_dispatcher_run_twice_queues_one_send_of_the_due_batch_each_run
     assert set(picture(campaign, simulator)["accepted"].values()) == {1}
 
 
-def test_polling_and_processing_receipts_twice(simulator):
+def test_polling_and_processing_receipts_again_changes_nothing(simulator):
     campaign = sent()
 
     state = assert_second_run_changes_nothing(
@@ -217,7 +217,7 @@ def test_polling_and_processing_receipts_twice(simulator):
     )
 
 
-def test_finishing_and_completing_twice(simulator):
+def test_finishing_and_completing_again_changes_nothing(simulator):
     simulator.set_success_rate(1.0)
     campaign = sent()
     messaging_tasks.poll_receipts()
@@ -236,7 +236,7 @@ def test_finishing_and_completing_twice(simulator):
     assert delivered + failed == 12
 
 
-def test_launching_scheduled_campaigns_twice(simulator):
+def test_launching_scheduled_campaigns_again_changes_nothing(simulator):
     organization = OrganizationFactory()
     LeadFactory.create_batch(3, organization=organization)
     segment = SegmentFactory(organization=organization, rules=EVERYONE)
@@ -254,7 +254,7 @@ def test_launching_scheduled_campaigns_twice(simulator):
     assert state["campaign"][0] == Campaign.Status.RUNNING
 
 
-def test_sweeping_twice(simulator):
+def test_sweeping_again_changes_nothing(simulator):
     campaign = expanded()
     claimed = CommunicationLog.objects.filter(
         dispatch_id=campaign.dispatch_id, status=LogStatus.PENDING
