@@ -3,7 +3,7 @@
 import threading
 
 from tests.support.simulator import other_redis_client, send_in_batches, sms
-from vendors.simulator import UNDELIVERED_CODES
+from vendors.simulator_outcomes import UNDELIVERED_CODES
 from vendors.simulator_store import RedisStore
 
 

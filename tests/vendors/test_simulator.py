@@ -14,7 +14,7 @@ from tests.support.simulator import (
     sms,
 )
 from vendors.base import OutboundMessage, VendorUnavailable
-from vendors.simulator import EMAIL_COST, SCENARIOS, SMS_SEGMENT_COST
+from vendors.simulator_outcomes import EMAIL_COST, SCENARIOS, SMS_SEGMENT_COST
 from vendors.simulator_store import MemoryStore, RedisStore
 
 SMS_ONLY = {"invalid_number"}
