@@ -95,23 +95,22 @@ def inbound_payload(messages: Sequence[InboundMessage]) -> dict:
 
 
 def parse_receipts(body: bytes) -> list[Receipt]:
-    payload = read_json(body)
-    if not isinstance(payload, dict) or "receipts" not in payload:
-        raise InvalidPayload("not a receipts callback: no receipts")
-    entries = payload["receipts"]
-    if not isinstance(entries, list):
-        raise InvalidPayload("receipts must be a list")
-    return [_receipt(entry) for entry in entries]
+    return [_receipt(entry) for entry in _entries(body, "receipts", "a receipts")]
 
 
 def parse_inbound(body: bytes) -> list[InboundMessage]:
+    return [_inbound(entry) for entry in _entries(body, "messages", "an inbound")]
+
+
+def _entries(body: bytes, key: str, kind: str) -> list:
+    """The list a callback body carries under `key`; `kind` names the callback."""
     payload = read_json(body)
-    if not isinstance(payload, dict) or "messages" not in payload:
-        raise InvalidPayload("not an inbound callback: no messages")
-    entries = payload["messages"]
+    if not isinstance(payload, dict) or key not in payload:
+        raise InvalidPayload(f"not {kind} callback: no {key}")
+    entries = payload[key]
     if not isinstance(entries, list):
-        raise InvalidPayload("messages must be a list")
-    return [_inbound(entry) for entry in entries]
+        raise InvalidPayload(f"{key} must be a list")
+    return entries
 
 
 def _instant(entry: dict, key: str) -> datetime:
