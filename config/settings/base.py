@@ -207,9 +207,9 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
     "CELERY_WORKER_MAX_MEMORY_PER_CHILD", 250_000
 )
 # Celery's Django fixup closes the database connection around every task unless
-# this is set; a new connection costs ~16 ms here, 9% of worker time in a benchmark.
-# config.celery instead keeps it CONN_MAX_AGE, dropping broken ones, as Django does
-# between requests; the fixup still recycles it every this many tasks.
+# this is set; a new connection costs ~16 ms, 9% of a worker's time
+# (docs/performance.md). config.celery keeps it CONN_MAX_AGE, dropping broken ones,
+# as Django does between requests; the fixup recycles it every this many tasks.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -11,10 +11,10 @@ from crm.models import Channel
 from messaging.models import CommunicationLog, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
+from tests.support.campaigns import EVERYONE
 
 pytestmark = pytest.mark.django_db
 
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 LONG_NAME = "N" * 190
 LONG_SUBJECT = "S" * 190 + " for {{name}}"  # 200 characters as written
 SMS_LIMIT = 1600
