@@ -12,7 +12,7 @@ from automations.models import DailySnapshot
 from automations.tasks import purge_messages
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_reconcile
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_reconcile
 from messaging.services.retention import messages_purge
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 pytestmark = pytest.mark.django_db
 
