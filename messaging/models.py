@@ -70,6 +70,17 @@ class Dispatch(models.Model):
         )
 
     @property
+    def finished(self) -> int:
+        """Logs in a final state: delivered, failed, skipped, cancelled, no receipt."""
+        return (
+            self.delivered
+            + self.failed
+            + self.skipped
+            + self.cancelled
+            + self.no_receipt
+        )
+
+    @property
     def awaiting_receipts(self) -> int:
         """Sent logs whose receipt has neither come nor timed out."""
         return self.sent - self.delivered - self.undelivered - self.no_receipt

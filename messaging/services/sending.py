@@ -107,7 +107,7 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
         return [ClaimedLog(*row) for row in rows]
 
 
-def send_due(
+def logs_send_due(
     *,
     dispatch_id: int,
     limit: int = SEND_BATCH_SIZE,

@@ -23,7 +23,7 @@ from messaging.services.sending import (
     ClaimedLog,
     logs_claim,
     logs_record_results,
-    send_due,
+    logs_send_due,
 )
 from tests.campaigns.factories import DispatchFactory
 from tests.messaging.scripted_vendor import ScriptedVendor, accept, fail
@@ -38,7 +38,7 @@ def sent_dispatch(count: int, *, sent_ago: timedelta) -> Dispatch:
     dispatch = DispatchFactory()
     pending_logs(dispatch, count)
     dispatch_expect(dispatch_id=dispatch.pk, audience=count)
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
     then = timezone.now() - sent_ago
     dispatch.logs.update(sent_at=then, created_at=then)
     Dispatch.objects.filter(pk=dispatch.pk).update(created_at=then)
@@ -142,7 +142,7 @@ def test_a_receipt_waits_for_a_claim_the_sweeper_releases_and_resends(settings):
     # released and sent again (the vendor answers with its first acceptance)
     receipts_process()
     logs_release_stuck(older_than=timedelta(seconds=600))
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
     receipts_process()
 
     # then the receipt waited and delivered the message
@@ -217,7 +217,7 @@ def test_a_vendor_that_raises_uses_up_the_attempts_and_fails(settings, caplog):
         CommunicationLog.objects.filter(pk=log.pk, status=LogStatus.PENDING).update(
             next_attempt_at=timezone.now()
         )
-        send_due(dispatch_id=dispatch.pk, adapter=vendor)
+        logs_send_due(dispatch_id=dispatch.pk, adapter=vendor)
 
     # then each call was an attempt, and after the last it failed with a code
     log.refresh_from_db()
