@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import chunking, expansion, lifecycle
+from config.celery import app as celery_app
 from crm.models import Channel
 from crm.services.segments import segment_update
 from messaging.models import CommunicationLog, Dispatch, LogStatus
@@ -145,11 +146,15 @@ def test_chunking_stores_every_lead_once_in_chunk_messages():
 def test_one_message_a_batch_of_chunks_reaches_every_lead(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    from campaigns import tasks
-
     published = []
-    monkeypatch.setattr(tasks.expand_chunk, "delay", published.append)
-    monkeypatch.setattr(expansion, "EXPAND_BATCH_CHUNKS", 5)
+    monkeypatch.setattr(
+        celery_app,
+        "send_task",
+        lambda name, args: (
+            published.append(*args) if name == "campaigns.expand_chunk" else None
+        ),
+    )
+    monkeypatch.setattr(chunking, "EXPAND_BATCH_CHUNKS", 5)
     campaign = campaign_with_leads(120, chunk_size=10)
     lifecycle.campaign_launch(campaign_id=campaign.pk)
 
@@ -174,7 +179,7 @@ def test_one_message_a_batch_of_chunks_reaches_every_lead(
 
 
 def test_a_resumed_campaign_gets_one_message_for_each_group_left(monkeypatch):
-    monkeypatch.setattr(expansion, "EXPAND_BATCH_CHUNKS", 5)
+    monkeypatch.setattr(chunking, "EXPAND_BATCH_CHUNKS", 5)
     campaign = launched_and_chunked(120, chunk_size=10)
     first = campaign.chunks.get(index=0)
     expansion.chunk_expand(job_id=first.job_id)  # a group of one: only chunk 0
