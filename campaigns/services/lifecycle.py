@@ -24,7 +24,7 @@ from campaigns.services.chunking import (
 from crm.models import Channel, Organization, Segment
 from crm.selectors import audience_leads
 from messaging.models import Dispatch
-from messaging.services import dispatches, outbound, receipts, recovery
+from messaging.services import dispatches, outbound, receipt_timeout, recovery
 
 LAUNCHABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
 EDITABLE = LAUNCHABLE
@@ -337,7 +337,7 @@ def campaigns_sweep_completion(*, now: datetime) -> CompletionSweep:
     conditional on the state it moves from, so it runs beside the pipeline and
     beside itself.
     """
-    no_receipt = receipts.receipts_time_out(now=now)
+    no_receipt = receipt_timeout.receipts_time_out(now=now)
     cancelled = dispatches.dispatches_cancel_leftovers()
     finished = dispatches.dispatches_finish_done()
     completed = _campaigns_complete(now=now, dispatch__status=Dispatch.Status.COMPLETED)

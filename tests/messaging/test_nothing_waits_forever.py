@@ -13,11 +13,8 @@ from messaging.services.dispatches import (
     dispatch_expect,
     dispatch_reconcile,
 )
-from messaging.services.receipts import (
-    receipts_process,
-    receipts_store,
-    receipts_time_out,
-)
+from messaging.services.receipt_timeout import receipts_time_out
+from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.recovery import logs_release_stuck
 from messaging.services.sending import (
     ClaimedLog,
