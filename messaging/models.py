@@ -125,7 +125,7 @@ class CommunicationLog(models.Model):
     # stays on its page (HOT) and writes none. So no index reads `status`: a
     # delivery receipt changes only the status and its time, and costs no index
     # entry. No database-level foreign key to the dispatch either: checks run row
-    # by row, and with the receipts' (below) and the lead's they were a tenth of
+    # by row, and with the receipts' (below) and the lead's they are a tenth of
     # the database's work in the benchmark. Logs are written only by the pipeline
     # for a dispatch it holds, and deleted with it by Django's cascade. Nor to the
     # lead: logs_create locks a batch's leads in one statement instead, and a

@@ -67,10 +67,10 @@ def logs_sent_by_ref(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], S
         return {}
     if connection.vendor == "postgresql":
         # The refs as one binary array (an IN list of a thousand quoted literals
-        # cost more to build and plan than to run), probed one by one: given
+        # costs more to build and plan than to run), probed one by one: given
         # `vendor = %s AND vendor_ref = ANY(...)` with stale statistics the planner
-        # chose to read every log of the vendor and filter (1.4 s at 600,000 logs,
-        # 16 ms probed); OFFSET 0 keeps it from flattening the probe back into that.
+        # may read every log of the vendor and filter (1.4 s at 600,000 logs, 16 ms
+        # probed); OFFSET 0 keeps it from flattening the probe back into that.
         rows = []
         with bulk_cursor() as cursor:
             for vendor, vendor_refs in by_vendor.items():

@@ -141,7 +141,7 @@ def _group_take(chunk: CampaignChunk, *, batch: int) -> tuple[list[int], list[in
 def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
     """One log per lead id, in order; leads are read as plain rows, not models.
 
-    Building Lead models (and decoding their JSON fields) took a third of an
+    Building Lead models (and decoding their JSON fields) costs a third of an
     expansion; rows with the same attributes are all rendering needs.
     """
     templates = [compile_template(campaign.template)]

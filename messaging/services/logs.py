@@ -171,7 +171,7 @@ def _log_rows(
 def _leads_hold(lead_ids: set[int]) -> set[int]:
     """Of these leads, those that exist; each locked until commit against deletion.
 
-    The log table has no database-level foreign key to leads: its checks ran row by
+    The log table has no database-level foreign key to leads: its checks run row by
     row, 1.7 s of 3.2 s of Postgres's time to write 100,000 logs, where this one
     statement takes 0.05 s. Deleting a lead waits for the lock, then its trigger
     (migration messaging 0005) clears the lead from the logs committed meanwhile.
@@ -245,7 +245,7 @@ def _insert_copied(rows: list[tuple]) -> list[tuple]:
 @cache
 def _id_sequence() -> str:
     """The sequence behind the table's ids, named once: asked for in the statement,
-    Postgres looked it up in the catalog for every id (7 us each)."""
+    Postgres looks it up in the catalog for every id (7 us each)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_TABLE])
         return cursor.fetchone()[0]

@@ -25,10 +25,8 @@ from vendors.base import Receipt, VendorAdapter
 from vendors.registry import get_adapter
 
 # Receipts applied per transaction: one read of receipts, one of logs, three writes.
-# As many as one expand task sends (campaigns' EXPAND_BATCH_CHUNKS of 200 leads): a
-# worker polls about once per task it runs while it sends, so polls of 2,000 fell
-# behind tasks of 4,000, and 1,000,000 leads ended with 10.5 s of receipts still to
-# apply after the last send (0.1 s with 4,000).
+# As many as one expand task sends (EXPAND_BATCH_CHUNKS of 200 leads), so polls keep
+# up with the sends (docs/performance.md).
 RECEIPT_BATCH_SIZE = 4000
 # Beyond the stuck-claim delay, what an early receipt waits for its resend: the
 # sweeper's minute, the dispatcher's 10 s and the resend itself, with room to spare.
@@ -238,8 +236,8 @@ def _receipts_insert(rows: list[tuple]) -> list[tuple[bool]]:
     """Insert receipts not stored yet; for each new one, whether it is processed.
 
     A poll's receipts are new but for a vendor's rare redelivery: COPYed at once
-    (two thirds of the database time of the INSERT, which parsed and planned
-    2,000 rows' arrays), or, if one exists already, inserted skipping those that do.
+    (a third of the database time of an INSERT, which parses and plans the rows'
+    arrays), or, if one exists already, inserted skipping those that do.
     """
     columns = _RECEIPT_COLUMNS + ("log_id", "processed_at")
     if connection.vendor == "postgresql" and copy_rows(

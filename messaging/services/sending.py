@@ -78,7 +78,8 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
     waiting; the status condition on the update makes a claim exact even where the
     database ignores row locks (SQLite runs one writer at a time anyway). The
     longest due go first, in the order of the due index, which the claim reads
-    only as far as `limit` (ordered by id, it read every due log: 6 ms a claim).
+    only as far as `limit` (ordered by id, it would read every due log: 6 ms a
+    claim).
     """
     with transaction.atomic(), by_key_plan():
         ids = list(
