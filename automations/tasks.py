@@ -5,9 +5,10 @@ job re-reads its rows and calls one service, which is idempotent (unique dedupe 
 state checked under row locks), so a doubled scan or a redelivered job sends nothing
 twice. Work is found again from the database by the next scan if a job is lost.
 
-Every task is tried AUTOMATIONS_JOB_ATTEMPTS times with exponential backoff and
-jitter, and keeps its result in django-celery-results, so a job that failed for
-good is visible (state FAILURE, with its traceback) in the admin. The jobs' message
+Every task is tried up to AUTOMATIONS_JOB_ATTEMPTS times on a database or broker
+error, with exponential backoff and jitter, and keeps its result in
+django-celery-results, so a job that failed for good is visible (state FAILURE,
+with its traceback) in the admin. The jobs' message
 texts and payment links travel to the worker but are not kept there: the results
 table stores each task's `argsrepr`, and a job task's says only how many jobs.
 """
@@ -27,22 +28,20 @@ from automations.services import (
     retention,
     snapshots,
 )
+from config.task_options import BROKER_ERRORS, DATABASE_ERRORS, task_options
 from crm.models import Organization
 
 # Jobs per message on the broker: one service call and one log insert per batch.
 JOBS_PER_TASK = 200
-JOB = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    # Any error: a job's own failures (a database blip, a deadlock) are what a
-    # later attempt cures; what is still failing after the last one is recorded.
-    "autoretry_for": (Exception,),
-    "max_retries": settings.AUTOMATIONS_JOB_ATTEMPTS - 1,
-    "retry_backoff": settings.AUTOMATIONS_JOB_BACKOFF_SECONDS,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "ignore_result": False,
-}
+JOB = task_options(
+    # A database or broker blip is what a later attempt cures; any other error
+    # fails at once, and what fails for good is recorded.
+    retry_on=DATABASE_ERRORS + BROKER_ERRORS,
+    max_retries=settings.AUTOMATIONS_JOB_ATTEMPTS - 1,
+    retry_backoff=settings.AUTOMATIONS_JOB_BACKOFF_SECONDS,
+    retry_backoff_max=600,
+    ignore_result=False,
+)
 
 
 class JobsTask(Task):

@@ -1,4 +1,8 @@
-"""Reads over campaigns: their counters and progress."""
+"""Reads over campaigns: their counters, progress and chunks."""
+
+from datetime import timedelta
+
+from django.utils import timezone
 
 from campaigns.chunking import saved_chunk_size_for
 from campaigns.models import Campaign, CampaignChunk
@@ -36,14 +40,7 @@ def campaign_progress(*, campaign: Campaign) -> float:
     expected = campaign.total_leads or 0
     if dispatch is None:
         return 0.0
-    final = (
-        dispatch.delivered
-        + dispatch.failed
-        + dispatch.skipped
-        + dispatch.cancelled
-        + dispatch.no_receipt
-    )
-    return round(final / expected, 4) if expected else 1.0
+    return round(dispatch.finished / expected, 4) if expected else 1.0
 
 
 def campaign_chunking(*, campaign: Campaign) -> dict:
@@ -65,3 +62,25 @@ def campaign_chunking(*, campaign: Campaign) -> dict:
         "total_chunks": -(-total_leads // size),
         "chunk_size": size,
     }
+
+
+def chunks_stuck(*, older_than: timedelta, limit: int) -> list[CampaignChunk]:
+    """Running campaigns' chunks queued longer ago than `older_than`: their message
+    is lost. Up to `limit`."""
+    cutoff = timezone.now() - older_than
+    return list(
+        CampaignChunk.objects.filter(
+            status=CampaignChunk.Status.QUEUED,
+            enqueued_at__lt=cutoff,
+            campaign__status=Campaign.Status.RUNNING,
+        )[:limit]
+    )
+
+
+def campaigns_chunking_unfinished() -> list[int]:
+    """Running campaigns whose audience is not all chunked yet."""
+    return list(
+        Campaign.objects.filter(
+            status=Campaign.Status.RUNNING, chunking_done=False
+        ).values_list("pk", flat=True)
+    )

@@ -4,25 +4,12 @@ from datetime import timedelta
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignChunk
-from campaigns.services import expansion, lifecycle
-from messaging import tasks as messaging_tasks
-from messaging.services import dispatches, sending
+from campaigns.services import chunking, expansion, lifecycle
+from config.task_options import task_options
 
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
-RELIABLE = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 5,
-    "ignore_result": True,
-}
+OPTIONS = task_options()
 
 
 class ChunkTask(Task):
@@ -35,76 +22,43 @@ class ChunkTask(Task):
         )
 
 
-@shared_task(name="campaigns.chunk", **RELIABLE)
+@shared_task(name="campaigns.chunk", **OPTIONS)
 def chunk_campaign(campaign_id: int) -> int:
-    return expansion.campaign_chunk_audience(campaign_id=campaign_id).chunks_created
+    return chunking.campaign_chunk_audience(campaign_id=campaign_id).chunks_created
 
 
-@shared_task(name="campaigns.expand_chunk", base=ChunkTask, **RELIABLE)
+@shared_task(name="campaigns.expand_chunk", base=ChunkTask, **OPTIONS)
 def expand_chunk(message: dict) -> dict | None:
     """Takes the chunk message as stored; the row, not the message, is the truth."""
-    result = expansion.chunk_expand(
-        job_id=message["job_id"], batch=expansion.EXPAND_BATCH_CHUNKS, claim=True
-    )
-    if result is None:
-        return None
-    # The new logs go out from here, in this task, created already claimed: one
-    # write per log less, and no send task searching for them.
-    outcome = sending.logs_send_claimed(
-        dispatch_id=result.dispatch_id, channel=result.channel, claimed=result.claimed
-    )
-    messaging_tasks.after_send(dispatch_id=result.dispatch_id, outcome=outcome)
-    if not result.claimed:
-        # Every message skipped: no send or receipt is left to check completion.
-        dispatches.dispatch_finish_if_done(dispatch_id=result.dispatch_id)
-    return {"pending": result.pending, "sent": outcome.sent}
+    return expansion.chunk_expand_and_send(job_id=message["job_id"])
 
 
-@shared_task(name="campaigns.enqueue_chunks", **RELIABLE)
+@shared_task(name="campaigns.enqueue_chunks", **OPTIONS)
 def enqueue_chunks(campaign_id: int) -> int:
-    """Enqueue every queued chunk of a running campaign (after resume or rerun): a
-    message for the first of each group, which takes the others with it."""
-    chunks = CampaignChunk.objects.filter(
-        campaign_id=campaign_id,
-        status=CampaignChunk.Status.QUEUED,
-        campaign__status=Campaign.Status.RUNNING,
-    ).order_by("index")
-    count = 0
-    for chunk in expansion.batch_leaders(chunks.iterator(chunk_size=500)):
-        expand_chunk.delay(chunk.as_message())
-        count += 1
-    chunks.update(enqueued_at=timezone.now())
-    return count
+    """Enqueue every queued chunk of a running campaign (after resume or rerun)."""
+    return chunking.chunks_enqueue_queued(campaign_id=campaign_id)
 
 
-@shared_task(name="campaigns.mark_completed", **RELIABLE)
+@shared_task(name="campaigns.mark_completed", **OPTIONS)
 def mark_completed(dispatch_id: int) -> bool:
     return lifecycle.campaign_mark_completed(dispatch_id=dispatch_id)
 
 
-@shared_task(name="campaigns.launch_scheduled", **RELIABLE)
+@shared_task(name="campaigns.launch_scheduled", **OPTIONS)
 def launch_scheduled() -> list[int]:
     """Beat: launch scheduled campaigns whose time has come."""
     return lifecycle.campaign_launch_due(now=timezone.now())
 
 
-@shared_task(name="campaigns.sweep", **RELIABLE)
+@shared_task(name="campaigns.sweep", **OPTIONS)
 def sweep() -> int:
     """Beat: re-enqueue chunks whose message was lost, and unfinished chunking."""
-    stuck = expansion.chunks_stuck(
+    return chunking.chunks_requeue_stuck(
         older_than=timedelta(seconds=settings.MESSAGING_STUCK_AFTER_SECONDS)
     )
-    for message in stuck:
-        expand_chunk.delay(message)
-    unchunked = Campaign.objects.filter(
-        status=Campaign.Status.RUNNING, chunking_done=False
-    ).values_list("pk", flat=True)
-    for campaign_id in unchunked:
-        chunk_campaign.delay(campaign_id)
-    return len(stuck)
 
 
-@shared_task(name="campaigns.sweep_completion", **RELIABLE)
+@shared_task(name="campaigns.sweep_completion", **OPTIONS)
 def sweep_completion() -> dict:
     """Beat: time out missing receipts, finish what is done, complete campaigns."""
     sweep = lifecycle.campaigns_sweep_completion(now=timezone.now())

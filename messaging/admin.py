@@ -8,7 +8,6 @@ its message history, is registered here too (LeadWithMessagesAdmin says why).
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Count
 
 from crm.admin import LeadAdmin
@@ -26,6 +25,7 @@ from messaging.models import (
     LogStatus,
     RetiredCounts,
 )
+from messaging.services.outbound import sends_due_soon
 from messaging.services.recovery import logs_retry_failed
 
 # Messages shown on a lead's page, newest first; the rest are a link away.
@@ -185,14 +185,12 @@ class CommunicationLogAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry selected failed messages")
     def retry_selected(self, request, queryset):
-        from messaging.tasks import send_due
-
         ids = list(
             queryset.filter(status=LogStatus.FAILED).values_list("pk", flat=True)
         )
         retried = logs_retry_failed(log_ids=ids) if ids else 0
         if retried:
-            transaction.on_commit(send_due.delay)
+            sends_due_soon()
         left = queryset.count() - retried
         note = (
             f"; {left} not failed (or in a cancelled run), left alone" if left else ""

@@ -70,6 +70,17 @@ class Dispatch(models.Model):
         )
 
     @property
+    def finished(self) -> int:
+        """Logs in a final state: delivered, failed, skipped, cancelled, no receipt."""
+        return (
+            self.delivered
+            + self.failed
+            + self.skipped
+            + self.cancelled
+            + self.no_receipt
+        )
+
+    @property
     def awaiting_receipts(self) -> int:
         """Sent logs whose receipt has neither come nor timed out."""
         return self.sent - self.delivered - self.undelivered - self.no_receipt
@@ -139,7 +150,7 @@ class CommunicationLog(models.Model):
     # stays on its page (HOT) and writes none. So no index reads `status`: a
     # delivery receipt changes only the status and its time, and costs no index
     # entry. No database-level foreign key to the dispatch either: checks run row
-    # by row, and with the receipts' (below) and the lead's they were a tenth of
+    # by row, and with the receipts' (below) and the lead's they are a tenth of
     # the database's work in the benchmark. Logs are written only by the pipeline
     # for a dispatch it holds, and deleted with it by Django's cascade. Nor to the
     # lead: logs_create locks a batch's leads in one statement instead, and a

@@ -1,11 +1,24 @@
 """Reads over messages and receipts."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db.models import Count
+from django.db import connection
+from django.db.models import Count, Q
 
 from messaging.models import CommunicationLog, Dispatch, LogStatus
+from messaging.sql import bulk_cursor
+
+_LOG_TABLE = CommunicationLog._meta.db_table
+
+
+class SentLog(NamedTuple):
+    """A log a receipt may be for, as _logs_by_ref reads it."""
+
+    id: int
+    dispatch_id: int
+    status: str
 
 
 def dispatches_with_due_logs(*, now: datetime) -> Iterator[tuple[int, int]]:
@@ -39,3 +52,48 @@ def retried_count(*, dispatch_id: int) -> int:
     return CommunicationLog.objects.filter(
         dispatch_id=dispatch_id, attempts__gt=1
     ).count()
+
+
+def logs_sent_by_ref(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SentLog]:
+    """(vendor, vendor_ref) -> the log sent so.
+
+    Asks by vendor and non-empty ref, the terms of the unique partial index: by ref
+    alone Postgres could not use it and scanned the whole log table each batch.
+    """
+    by_vendor: dict[str, set[str]] = {}
+    for vendor, ref in refs:
+        by_vendor.setdefault(vendor, set()).add(ref)
+    if not by_vendor:
+        return {}
+    if connection.vendor == "postgresql":
+        # The refs as one binary array (an IN list of a thousand quoted literals
+        # costs more to build and plan than to run), probed one by one: given
+        # `vendor = %s AND vendor_ref = ANY(...)` with stale statistics the planner
+        # may read every log of the vendor and filter (1.4 s at 600,000 logs, 16 ms
+        # probed); OFFSET 0 keeps it from flattening the probe back into that.
+        rows = []
+        with bulk_cursor() as cursor:
+            for vendor, vendor_refs in by_vendor.items():
+                cursor.execute(
+                    "SELECT log.* FROM unnest(%b::text[]) AS wanted(ref)"
+                    " CROSS JOIN LATERAL (SELECT id, dispatch_id, status, vendor,"
+                    f" vendor_ref FROM {_LOG_TABLE} WHERE vendor = %s"
+                    " AND vendor_ref = wanted.ref AND NOT vendor_ref = ''"
+                    " OFFSET 0) AS log",
+                    [list(vendor_refs), vendor],
+                )
+                rows += cursor.fetchall()
+        return {
+            (vendor, ref): SentLog(pk, d, status) for pk, d, status, vendor, ref in rows
+        }
+    match = Q()
+    for vendor, vendor_refs in by_vendor.items():
+        match |= Q(vendor=vendor, vendor_ref__in=list(vendor_refs))
+    rows = (
+        CommunicationLog.objects.filter(match)
+        .exclude(vendor_ref="")
+        .values_list("pk", "dispatch_id", "status", "vendor", "vendor_ref")
+    )
+    return {
+        (vendor, ref): SentLog(pk, d, status) for pk, d, status, vendor, ref in rows
+    }

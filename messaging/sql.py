@@ -149,9 +149,9 @@ def update_from_rows(
     values = [_column_array(column) for column in zip(*rows, strict=True)]
     # The ids once more, as the table's index condition, and a hash join: each row
     # found by primary key, whatever the statistics say. Left to choose, the
-    # planner, told by an ANALYZE of a smaller table that no log was `processing`,
-    # scanned the table and re-read the whole batch for each row it found (2 s for
-    # 1,000 rows); with fresher statistics it scans the table while that is small.
+    # planner, told by an ANALYZE of a smaller table that no log is `processing`,
+    # scans the table and re-reads the whole batch for each row it finds (2 s for
+    # 1,000 rows).
     sql = (
         f"WITH keys(ids) AS (SELECT %b::{key_type}[]),"
         f" v({names}) AS (SELECT * FROM unnest({arrays})) "
@@ -170,11 +170,11 @@ def by_key_plan() -> Iterator[None]:
 
     For the pipeline's reads and writes of a batch of rows by id, whatever the
     statistics say: the log table grows from nothing during a campaign, and with
-    statistics from when it was small, Postgres scanned all of it for 200 ids
+    statistics from when it was small, Postgres scans all of it for 200 ids
     (5 to 13 ms a claim at 20,000 logs). Without autovacuum (this project's CI)
     the statistics are never fresh. Plain index scans, not bitmap scans: only
     those mark the entries of dead row versions (a claimed log's old entry in the
-    due index) so the next scan skips them; a bitmap scan visited each again, 3.5
+    due index) so the next scan skips them; a bitmap scan visits each again, 3.5
     ms a claim.
     """
     if connection.vendor != "postgresql":

@@ -84,6 +84,12 @@ class VendorAdapter(abc.ABC):
     # The most messages the vendor takes in one call; send_batch splits above it.
     max_batch_size: int
 
+    @property
+    def receipt_delay(self) -> float:
+        """Seconds after a send before fetch_receipts can have its receipts: when a
+        poll for them is worth making. Vendors that only call back have none."""
+        return 0.0
+
     @abc.abstractmethod
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         """Send the messages: one result per message, in the same order.

@@ -92,6 +92,10 @@ class SimulatorAdapter(VendorAdapter):
 
     # --- Sending ------------------------------------------------------------------
 
+    @property
+    def receipt_delay(self) -> float:
+        return self.receipt_delay_ms / 1000
+
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         results: list[SendResult] = []
         for start in range(0, len(messages), self.max_batch_size):

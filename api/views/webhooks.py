@@ -6,7 +6,6 @@ read or stored.
 """
 
 import structlog
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -17,8 +16,7 @@ from rest_framework.views import APIView
 
 from api.throttles import WebhookRateThrottle
 from messaging.services.inbound import inbound_handle
-from messaging.services.receipts import receipts_store
-from messaging.tasks import process_receipts
+from messaging.services.outbound import receipts_store_and_apply_soon
 from vendors.base import InvalidPayload, VendorAdapter
 from vendors.registry import ADAPTERS, get_adapter
 
@@ -101,11 +99,7 @@ class ReceiptsWebhook(_Webhook):
         except InvalidPayload as error:
             _rejected(request, vendor, reason="invalid_payload", detail=str(error))
             raise exceptions.ValidationError({"body": [str(error)]}) from error
-        # Stored first, applied by a worker: the vendor gets its answer at once, and
-        # a repeated receipt is stored once (unique), so it is never counted twice.
-        new = receipts_store(vendor=adapter.name, receipts=receipts)
-        if new:
-            transaction.on_commit(process_receipts.delay)
+        new = receipts_store_and_apply_soon(vendor=adapter.name, received=receipts)
         return Response(
             {"received": len(receipts), "new": new}, status=status.HTTP_202_ACCEPTED
         )

@@ -17,10 +17,10 @@ from automations.models import AutomationDispatch, Invoice
 from automations.services.outbox import (
     automation_dispatch_id,
     lead_message,
-    messages_queue,
 )
 from crm.models import Organization
 from messaging.services.logs import logs_cancel_pending
+from messaging.services.outbound import messages_queue
 
 
 class InvoiceStateError(Exception):

@@ -16,13 +16,13 @@ from django.utils import timezone
 from automations.models import Enrollment, NurtureSequence, NurtureStep
 from automations.services.outbox import (
     lead_message,
-    messages_queue,
     sequence_dispatch_id,
 )
 from campaigns.personalization import compile_template, format_amount, render
 from crm.models import Lead, Segment
 from crm.selectors import segment_leads
 from messaging.services.logs import NewLog
+from messaging.services.outbound import messages_queue
 from messaging.sql import insert_ignoring_conflicts
 
 # Enrollments advanced per run of the periodic task; the rest wait for the next.

@@ -1,15 +1,13 @@
 """Handing an automation's messages to the one pipeline: its dispatch, its logs."""
 
-from collections.abc import Sequence
-
 from django.db import IntegrityError, transaction
 
 from automations.models import AutomationDispatch, NurtureSequence
 from campaigns.bounds import body_skip_reason, fit_subject
-from campaigns.services.expansion import lead_recipient
+from crm.eligibility import lead_recipient
 from crm.models import Lead, Organization
 from messaging.services.dispatches import dispatch_create
-from messaging.services.logs import NewLog, logs_create, new_send_id
+from messaging.services.logs import NewLog, new_send_id
 
 
 def automation_dispatch_id(*, organization_id: int, kind: str, channel: str) -> int:
@@ -75,19 +73,3 @@ def lead_message(
         subject=fit_subject(subject),
         skip_reason=skip_reason or body_skip_reason(channel, body),
     )
-
-
-def messages_queue(
-    *, dispatch_id: int, channel: str, messages: Sequence[NewLog]
-) -> int:
-    """Create the logs that do not exist yet and have them sent after commit.
-
-    Returns how many were new: a message whose dedupe key already exists in the
-    dispatch (a doubled or overlapping run) is not created again.
-    """
-    from messaging.tasks import send_batch
-
-    created = logs_create(dispatch_id=dispatch_id, channel=channel, logs=messages)
-    if created.pending:
-        transaction.on_commit(lambda: send_batch.delay(dispatch_id))
-    return created.pending + created.skipped

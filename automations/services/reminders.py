@@ -20,10 +20,10 @@ from automations.reminder_rules import KINDS, reminder_key, reminder_kind_due
 from automations.services.outbox import (
     automation_dispatch_id,
     lead_message,
-    messages_queue,
 )
 from crm.models import Lead, Organization
 from messaging.services.logs import logs_cancel_pending
+from messaging.services.outbound import messages_queue
 
 
 class AppointmentStateError(Exception):

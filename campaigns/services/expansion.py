@@ -1,9 +1,7 @@
-"""Cutting a running campaign's audience into chunks; expanding a chunk into logs."""
+"""Expanding a chunk: its leads into logs (or skipped ones, with the reason)."""
 
 import json
 import logging
-import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import structlog
@@ -12,36 +10,22 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns.bounds import BODY_TOO_LONG, body_limit, fit_subject
-from campaigns.chunking import new_job_id
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import compile_template, renderer
-from crm.models import Channel, Lead
-from crm.selectors import audience_lead_ids_after
-from messaging.services.dispatches import dispatch_expect
+from campaigns.services.chunking import EXPAND_BATCH_CHUNKS
+from crm.eligibility import lead_recipient
+from crm.models import Lead
 from messaging.services.logs import (
     NewLog,
     logs_create,
     new_send_id,
     send_id_suffix,
 )
+from messaging.services.outbound import messages_send
 from messaging.sql import bulk_cursor, ids_array
 
 logger = logging.getLogger(__name__)
 RENDER_FAILED = "render_failed"
-# Chunks one expand task takes together (one transaction, and the vendor's calls
-# for up to 4,000 logs). Chunks are grouped by index (0-19, 20-39, ...); the broker
-# carries one message per group (batch_leaders), whose task takes the group's
-# queued chunks from its own on. Measured on 100,000 leads: 5 chunks a task instead
-# of 1 took 887 tasks down to 412; 10 instead of 5, with receipts applied 2,000 at a
-# time, took 10% off the workers' CPU; 20 instead of 10, in runs taken in turns,
-# 5.7-6.3 s instead of 6.6-7.4 s (tasks' CPU 3.7-4.3 s instead of 4.4-5.0 s, peak
-# RSS the same). 40 was no faster, and 6 MB larger.
-EXPAND_BATCH_CHUNKS = 20
-# Chunks written per transaction while cutting the audience: 60 chunks of 200 ids
-# is one keyset page of 12,000 ids, a few milliseconds to read, and whole groups.
-CHUNKS_PER_PAGE = 3 * EXPAND_BATCH_CHUNKS
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LEAD_FIELDS = (
     "id",
     "name",
@@ -58,107 +42,24 @@ _LEAD_FIELDS = (
 
 
 @dataclass(frozen=True)
-class ChunkingResult:
-    chunks_created: int
-    total_leads: int
-    done: bool
-
-
-def campaign_chunk_audience(*, campaign_id: int) -> ChunkingResult:
-    """Cut the audience into chunk rows, page by page, enqueueing each after commit.
-
-    The audience is the one launched: the rules and the moment launch kept.
-
-    Resumable and safe to run twice: each page starts after the last lead already
-    chunked, under the campaign's row lock, so two runs never chunk a lead twice.
-    """
-    from campaigns.tasks import expand_chunk
-
-    created = 0
-    while True:
-        with transaction.atomic():
-            campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
-            structlog.contextvars.bind_contextvars(dispatch_id=campaign.dispatch_id)
-            if campaign.chunking_done or campaign.status not in (
-                Campaign.Status.RUNNING,
-                Campaign.Status.PAUSED,
-            ):
-                return ChunkingResult(created, campaign.total_leads or 0, True)
-            last = (
-                campaign.chunks.order_by("-index").values("index", "lead_ids").first()
-            )
-            next_index = last["index"] + 1 if last else 0
-            after_id = last["lead_ids"][-1] if last else 0
-            size = campaign.effective_chunk_size
-            lead_ids = audience_lead_ids_after(
-                organization_id=campaign.organization_id,
-                rules=campaign.audience_rules,
-                now=campaign.launched_at,
-                after_id=after_id,
-                limit=size * CHUNKS_PER_PAGE,
-            )
-            now = timezone.now()
-            chunks = [
-                CampaignChunk(
-                    campaign=campaign,
-                    index=next_index + offset,
-                    job_id=new_job_id(
-                        campaign_id=campaign.pk, index=next_index + offset
-                    ),
-                    lead_ids=lead_ids[start : start + size],
-                    created_at=now,
-                    enqueued_at=now,
-                )
-                for offset, start in enumerate(range(0, len(lead_ids), size))
-            ]
-            CampaignChunk.objects.bulk_create(chunks)
-            created += len(chunks)
-            if campaign.status == Campaign.Status.RUNNING:
-                messages = [m.as_message() for m in batch_leaders(chunks)]
-                transaction.on_commit(
-                    lambda messages=messages: [expand_chunk.delay(m) for m in messages]
-                )
-            if len(lead_ids) < size * CHUNKS_PER_PAGE:
-                total = CampaignChunk.objects.filter(campaign=campaign).count()
-                total_leads = _chunked_leads(campaign)
-                Campaign.objects.filter(pk=campaign.pk).update(
-                    chunking_done=True, total_chunks=total, total_leads=total_leads
-                )
-                dispatch_expect(dispatch_id=campaign.dispatch_id, audience=total_leads)
-                return ChunkingResult(created, total_leads, True)
-
-
-def batch_leaders(chunks: Iterable[CampaignChunk]) -> Iterator[CampaignChunk]:
-    """Of chunks in index order, those whose message the broker carries: the first
-    of each group (see EXPAND_BATCH_CHUNKS) among them.
-
-    A message per chunk made four of every five expand tasks find their chunk
-    already taken by the batch before it (400 empty tasks in 500 for 100,000 leads).
-    Taking only its own group, no task can take another leader's chunk and leave
-    that leader's followers without a message. A follower whose leader's message is
-    lost stays queued; the sweeper sends it on its own after the stuck delay, as it
-    would a lost leader.
-    """
-    group = None
-    for chunk in chunks:
-        if chunk.index // EXPAND_BATCH_CHUNKS != group:
-            group = chunk.index // EXPAND_BATCH_CHUNKS
-            yield chunk
-
-
-def _chunked_leads(campaign: Campaign) -> int:
-    """Leads in all chunks; the final audience, which may differ from launch's count."""
-    sizes = campaign.chunks.values_list("lead_ids", flat=True)
-    return sum(len(ids) for ids in sizes.iterator(chunk_size=2000))
-
-
-@dataclass(frozen=True)
 class ExpandResult:
     pending: int
     skipped: int
     dispatch_id: int | None = None
     claimed: tuple[tuple[int, NewLog], ...] = ()
     channel: str = ""
+
+
+def chunk_expand_and_send(*, job_id: str) -> dict | None:
+    """Expand the chunk's group into logs created claimed, and hand them to
+    messaging, which sends them at once and owns them from there."""
+    result = chunk_expand(job_id=job_id, batch=EXPAND_BATCH_CHUNKS, claim=True)
+    if result is None:
+        return None
+    outcome = messages_send(
+        dispatch_id=result.dispatch_id, channel=result.channel, claimed=result.claimed
+    )
+    return {"pending": result.pending, "sent": outcome.sent}
 
 
 def chunk_expand(
@@ -171,7 +72,7 @@ def chunk_expand(
     transaction (see batch_leaders). A message of theirs, if any, then finds them
     expanded and does nothing. Returns None when there is nothing to do: the chunk
     is gone, done, cancelled, its campaign paused, or another worker holds it right
-    now. Beat's send_due sends the new pending logs; with `claim` they are created
+    now. Beat's dispatcher sends the new pending logs; with `claim` they are created
     claimed instead, for the caller to send at once (`claimed`; see logs_create).
     """
     with transaction.atomic():
@@ -193,21 +94,7 @@ def chunk_expand(
             return None
         if campaign.status != Campaign.Status.RUNNING:
             return None
-        chunk_ids, lead_ids = [chunk.pk], list(chunk.lead_ids)
-        if batch > 1:
-            more = (
-                CampaignChunk.objects.select_for_update(skip_locked=True)
-                .filter(
-                    campaign_id=campaign.pk,
-                    status=CampaignChunk.Status.QUEUED,
-                    index__gt=chunk.index,
-                    index__lt=(chunk.index // batch + 1) * batch,
-                )
-                .values_list("pk", "lead_ids")
-            )
-            for pk, ids in more:
-                chunk_ids.append(pk)
-                lead_ids += ids
+        chunk_ids, lead_ids = _group_take(chunk, batch=batch)
         CampaignChunk.objects.filter(pk__in=chunk_ids).update(
             status=CampaignChunk.Status.EXPANDED,
             expanded_at=timezone.now(),
@@ -230,10 +117,31 @@ def chunk_expand(
     )
 
 
+def _group_take(chunk: CampaignChunk, *, batch: int) -> tuple[list[int], list[int]]:
+    """The chunk and, with `batch` > 1, its group's queued chunks after it that no
+    other worker holds, locked: their ids and their leads' ids."""
+    chunk_ids, lead_ids = [chunk.pk], list(chunk.lead_ids)
+    if batch > 1:
+        more = (
+            CampaignChunk.objects.select_for_update(skip_locked=True)
+            .filter(
+                campaign_id=chunk.campaign_id,
+                status=CampaignChunk.Status.QUEUED,
+                index__gt=chunk.index,
+                index__lt=(chunk.index // batch + 1) * batch,
+            )
+            .values_list("pk", "lead_ids")
+        )
+        for pk, ids in more:
+            chunk_ids.append(pk)
+            lead_ids += ids
+    return chunk_ids, lead_ids
+
+
 def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
     """One log per lead id, in order; leads are read as plain rows, not models.
 
-    Building Lead models (and decoding their JSON fields) took a third of an
+    Building Lead models (and decoding their JSON fields) costs a third of an
     expansion; rows with the same attributes are all rendering needs.
     """
     templates = [compile_template(campaign.template)]
@@ -344,27 +252,6 @@ def _lead_rows(lead_ids: list[int], *, attributes: bool) -> dict[int, _LeadRow]:
     return {row[0]: _LeadRow(row) for row in rows}
 
 
-def lead_recipient(lead, channel: str) -> tuple[str, str]:
-    """The address to send to, or why the lead cannot be sent on this channel.
-
-    Shared by every sender (campaigns, automations) so all skip for the same reasons.
-    `lead` is a Lead or a row with its fields.
-    """
-    if channel == Channel.SMS:
-        address, valid, missing = lead.phone, _E164, "no_phone"
-        opted_out = lead.sms_opt_out
-    else:
-        address, valid, missing = lead.email, _EMAIL, "no_email"
-        opted_out = lead.email_opt_out
-    if opted_out:
-        return address, "opted_out"
-    if not address:
-        return "", missing
-    if not valid.match(address):
-        return address, f"invalid_{'phone' if channel == Channel.SMS else 'email'}"
-    return address, ""
-
-
 def chunk_mark_dead(*, job_id: str, error: str) -> bool:
     """A chunk whose task exhausted its retries: kept, with the error, for a rerun."""
     return bool(
@@ -372,18 +259,3 @@ def chunk_mark_dead(*, job_id: str, error: str) -> bool:
             job_id=job_id, status=CampaignChunk.Status.QUEUED
         ).update(status=CampaignChunk.Status.DEAD, last_error=error[:2000])
     )
-
-
-def chunks_stuck(*, older_than) -> list[dict]:
-    """Running campaigns' chunks queued too long ago: their message is lost."""
-    cutoff = timezone.now() - older_than
-    chunks = CampaignChunk.objects.filter(
-        status=CampaignChunk.Status.QUEUED,
-        enqueued_at__lt=cutoff,
-        campaign__status=Campaign.Status.RUNNING,
-    ).select_related("campaign")
-    messages = [chunk.as_message() for chunk in chunks[:1000]]
-    CampaignChunk.objects.filter(job_id__in=[m["job_id"] for m in messages]).update(
-        enqueued_at=timezone.now()
-    )
-    return messages

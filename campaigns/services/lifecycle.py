@@ -17,10 +17,14 @@ from campaigns.chunking import (
 )
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
+from campaigns.services.chunking import (
+    campaign_chunking_continue,
+    chunks_enqueue_queued_soon,
+)
 from crm.models import Channel, Organization, Segment
 from crm.selectors import audience_leads
 from messaging.models import Dispatch
-from messaging.services import dispatches, receipts, recovery
+from messaging.services import dispatches, outbound, receipt_timeout, recovery
 
 LAUNCHABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
 EDITABLE = LAUNCHABLE
@@ -172,10 +176,8 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
     leads). A larger audience's total_leads and total_chunks are then estimates,
     from the segment's cached audience size, until the chunking task, which cuts
     the whole audience, stores the exact figures on the campaign. (Counting 1,000,000
-    leads took 0.2-0.5 s; the bounded count takes milliseconds.)
+    leads takes 0.2-0.5 s; the bounded count takes milliseconds.)
     """
-    from campaigns.tasks import chunk_campaign
-
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update()
@@ -204,7 +206,7 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
         campaign.effective_chunk_size = chunk_size
         campaign.total_chunks = -(-total_leads // chunk_size)
         campaign.save()
-        transaction.on_commit(lambda: chunk_campaign.delay(campaign.pk))
+        campaign_chunking_continue(campaign_id=campaign.pk)
     structlog.contextvars.bind_contextvars(
         campaign_id=campaign.pk, dispatch_id=campaign.dispatch_id
     )
@@ -275,19 +277,16 @@ def campaign_pause(*, campaign_id: int) -> Campaign:
 
 
 def campaign_resume(*, campaign_id: int) -> Campaign:
-    from campaigns.tasks import chunk_campaign, enqueue_chunks
-    from messaging.tasks import finish_dispatch, send_due
-
     with transaction.atomic():
         campaign = _locked(campaign_id, (Campaign.Status.PAUSED,), "resume")
         dispatches.dispatch_resume(dispatch=campaign.dispatch)
         campaign.status = Campaign.Status.RUNNING
         campaign.save(update_fields=["status", "updated_at"])
-        transaction.on_commit(lambda: chunk_campaign.delay(campaign.pk))
-        transaction.on_commit(lambda: enqueue_chunks.delay(campaign.pk))
-        transaction.on_commit(send_due.delay)
+        campaign_chunking_continue(campaign_id=campaign.pk)
+        chunks_enqueue_queued_soon(campaign_id=campaign.pk)
+        outbound.sends_due_soon()
         # Receipts applied while paused may have left nothing to do.
-        transaction.on_commit(lambda: finish_dispatch.delay(campaign.dispatch_id))
+        outbound.dispatch_finish_soon(dispatch_id=campaign.dispatch_id)
     return campaign
 
 
@@ -309,12 +308,14 @@ def campaign_cancel(*, campaign_id: int) -> int:
 
 def campaign_mark_completed(*, dispatch_id: int) -> bool:
     """Called once the dispatch has nothing left non-final."""
-    return bool(
-        Campaign.objects.filter(
-            dispatch_id=dispatch_id,
-            status__in=(Campaign.Status.RUNNING, Campaign.Status.PAUSED),
-        ).update(status=Campaign.Status.COMPLETED, completed_at=timezone.now())
-    )
+    return bool(_campaigns_complete(now=timezone.now(), dispatch_id=dispatch_id))
+
+
+def _campaigns_complete(*, now: datetime, **match) -> int:
+    """Complete the running or paused campaigns that match: where any completes."""
+    return Campaign.objects.filter(
+        status__in=(Campaign.Status.RUNNING, Campaign.Status.PAUSED), **match
+    ).update(status=Campaign.Status.COMPLETED, completed_at=now)
 
 
 @dataclass(frozen=True)
@@ -336,13 +337,10 @@ def campaigns_sweep_completion(*, now: datetime) -> CompletionSweep:
     conditional on the state it moves from, so it runs beside the pipeline and
     beside itself.
     """
-    no_receipt = receipts.receipts_time_out(now=now)
+    no_receipt = receipt_timeout.receipts_time_out(now=now)
     cancelled = dispatches.dispatches_cancel_leftovers()
     finished = dispatches.dispatches_finish_done()
-    completed = Campaign.objects.filter(
-        status__in=(Campaign.Status.RUNNING, Campaign.Status.PAUSED),
-        dispatch__status=Dispatch.Status.COMPLETED,
-    ).update(status=Campaign.Status.COMPLETED, completed_at=now)
+    completed = _campaigns_complete(now=now, dispatch__status=Dispatch.Status.COMPLETED)
     return CompletionSweep(
         no_receipt=no_receipt,
         cancelled=cancelled,
@@ -359,9 +357,6 @@ class RerunResult:
 
 def campaign_rerun(*, campaign_id: int, failed: bool, dead_chunks: bool) -> RerunResult:
     """Give dead chunks and failed messages another go; the campaign runs again."""
-    from campaigns.tasks import enqueue_chunks
-    from messaging.tasks import send_due
-
     with transaction.atomic():
         campaign = _locked(
             campaign_id,
@@ -384,6 +379,6 @@ def campaign_rerun(*, campaign_id: int, failed: bool, dead_chunks: bool) -> Reru
             campaign.status = Campaign.Status.RUNNING
             campaign.completed_at = None
             campaign.save(update_fields=["status", "completed_at", "updated_at"])
-        transaction.on_commit(lambda: enqueue_chunks.delay(campaign.pk))
-        transaction.on_commit(send_due.delay)
+        chunks_enqueue_queued_soon(campaign_id=campaign.pk)
+        outbound.sends_due_soon()
     return RerunResult(chunks_requeued=requeued, logs_retried=retried)

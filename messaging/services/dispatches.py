@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from config.celery import app as celery_app
+from config.enqueue import enqueue
 from crm.models import Organization
 from messaging.models import (
     PENDING_DUE,
@@ -28,6 +28,10 @@ COUNTERS = (
     "no_receipt",
     "cancelled",
 )
+
+
+# The task that runs dispatch_finish_if_done.
+FINISH_DISPATCH_TASK = "messaging.finish_dispatch"
 
 
 class DispatchStateError(Exception):
@@ -52,11 +56,7 @@ def dispatch_create(
 def dispatch_expect(*, dispatch_id: int, audience: int) -> None:
     """Say how many logs the dispatch will hold in all; it may complete after that."""
     Dispatch.objects.filter(pk=dispatch_id).update(expected_audience=audience)
-    transaction.on_commit(lambda: _finish_later(dispatch_id))
-
-
-def _finish_later(dispatch_id: int) -> None:
-    celery_app.send_task("messaging.finish_dispatch", args=[dispatch_id])
+    enqueue(FINISH_DISPATCH_TASK, dispatch_id)
 
 
 def dispatch_counters_add(*, dispatch_id: int, cost: Decimal = Decimal("0"), **deltas):
@@ -94,11 +94,7 @@ def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
         dispatch.finished_at = timezone.now()
         dispatch.save(update_fields=["status", "finished_at"])
         if dispatch.on_finish_task:
-            transaction.on_commit(
-                lambda: celery_app.send_task(
-                    dispatch.on_finish_task, args=[dispatch.pk]
-                )
-            )
+            enqueue(dispatch.on_finish_task, dispatch.pk)
     return True
 
 

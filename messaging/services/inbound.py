@@ -54,31 +54,8 @@ def inbound_handle(
     """
     outcome = InboundOutcome(received=len(messages))
     for message in messages:
-        word = keyword(message.body)
-        if word not in OPT_OUT_WORDS and word not in OPT_IN_WORDS:
-            word = ""
-        try:
-            contact = (
-                normalize_phone(message.sender)
-                if message.channel == "sms"
-                else normalize_email(message.sender)
-            )
-        except ContactError:
-            contact = None
-        reply = InboundReply(
-            vendor=vendor,
-            organization_id=(
-                reply_organization_id(contact=contact, channel=message.channel)
-                if contact
-                else None
-            ),
-            channel=message.channel,
-            sender=(contact or message.sender)[:254],
-            body=message.body,
-            keyword=word,
-            received_at=message.received_at,
-        )
-        if not word:
+        reply, contact = _reply_read(message, vendor=vendor)
+        if not reply.keyword:
             outcome.ignored += 1
             reply.action = InboundReply.Action.IGNORED
             reply.save()
@@ -89,24 +66,62 @@ def inbound_handle(
             reply.action = InboundReply.Action.UNUSABLE_SENDER
             reply.save()
             continue
-        opting_out = word in OPT_OUT_WORDS
         with transaction.atomic():
-            changed = leads_set_opt_out(
-                contact=contact, channel=message.channel, opted_out=opting_out
-            )
-            reply.leads_changed = len(changed)
-            if opting_out:
-                outcome.opted_out += changed
-                reply.action = InboundReply.Action.OPT_OUT
-                reply.messages_suppressed = logs_suppress(
-                    contact=contact, channel=message.channel
-                )
-                outcome.suppressed += reply.messages_suppressed
-            else:
-                outcome.opted_in += changed
-                reply.action = InboundReply.Action.OPT_IN
-            reply.save()
+            _reply_apply(reply, contact=contact, outcome=outcome)
     return outcome
+
+
+def _reply_read(
+    message: InboundMessage, *, vendor: str
+) -> tuple[InboundReply, str | None]:
+    """The message as an unsaved reply (its keyword, if one we act on), and its
+    sender as a normalized contact, None if unusable."""
+    word = keyword(message.body)
+    if word not in OPT_OUT_WORDS and word not in OPT_IN_WORDS:
+        word = ""
+    try:
+        contact = (
+            normalize_phone(message.sender)
+            if message.channel == "sms"
+            else normalize_email(message.sender)
+        )
+    except ContactError:
+        contact = None
+    reply = InboundReply(
+        vendor=vendor,
+        organization_id=(
+            reply_organization_id(contact=contact, channel=message.channel)
+            if contact
+            else None
+        ),
+        channel=message.channel,
+        sender=(contact or message.sender)[:254],
+        body=message.body,
+        keyword=word,
+        received_at=message.received_at,
+    )
+    return reply, contact
+
+
+def _reply_apply(reply: InboundReply, *, contact: str, outcome: InboundOutcome) -> None:
+    """Opt the contact's leads out or in; an opt-out also suppresses their waiting
+    messages on that channel. The reply is saved with what it did."""
+    opting_out = reply.keyword in OPT_OUT_WORDS
+    changed = leads_set_opt_out(
+        contact=contact, channel=reply.channel, opted_out=opting_out
+    )
+    reply.leads_changed = len(changed)
+    if opting_out:
+        outcome.opted_out += changed
+        reply.action = InboundReply.Action.OPT_OUT
+        reply.messages_suppressed = logs_suppress(
+            contact=contact, channel=reply.channel
+        )
+        outcome.suppressed += reply.messages_suppressed
+    else:
+        outcome.opted_in += changed
+        reply.action = InboundReply.Action.OPT_IN
+    reply.save()
 
 
 def reply_organization_id(*, contact: str, channel: str) -> int | None:

@@ -99,11 +99,7 @@ def logs_create(
     the logs are committed; a lead deleted since its caller read it gets a skipped
     log, `lead_deleted`, with no lead.
     """
-    now = timezone.now()
     fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
-    # (attempts, next_attempt_at, last_attempt_at, claimed_at) of a sendable log
-    sendable_times = (1, None, now, now) if claim else (0, now, None, None)
-    skipped_times = (0, None, None, None)
     # No savepoint: an error here fails the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
         held = _leads_hold({log.lead_id for log in logs} - {None})
@@ -111,29 +107,7 @@ def logs_create(
             log if log.lead_id is None or log.lead_id in held else _lead_gone(log)
             for log in logs
         ]
-        rows = [
-            (
-                dispatch_id,
-                log.lead_id,
-                log.dedupe_key,
-                log.send_id,
-                channel,
-                log.recipient,
-                log.subject,
-                log.body,
-                LogStatus.SKIPPED if log.skip_reason else fresh,
-                log.skip_reason,
-                *(skipped_times if log.skip_reason else sendable_times),
-                "",
-                "",
-                "",
-                "",
-                0,
-                now,
-                now,
-            )
-            for log in logs
-        ]
+        rows = _log_rows(logs, dispatch_id=dispatch_id, channel=channel, claim=claim)
         if connection.vendor == "postgresql":
             inserted = _insert_copied(rows)
         else:
@@ -159,10 +133,45 @@ def logs_create(
     return CreatedLogs(pending=pending, skipped=skipped, claimed=claimed)
 
 
+def _log_rows(
+    logs: Sequence[NewLog], *, dispatch_id: int, channel: str, claim: bool
+) -> list[tuple]:
+    """The logs as rows of _INSERT_COLUMNS: skipped, or sendable (pending, or with
+    `claim` processing, its first attempt under way)."""
+    now = timezone.now()
+    fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
+    # (attempts, next_attempt_at, last_attempt_at, claimed_at) of a sendable log
+    sendable_times = (1, None, now, now) if claim else (0, now, None, None)
+    skipped_times = (0, None, None, None)
+    return [
+        (
+            dispatch_id,
+            log.lead_id,
+            log.dedupe_key,
+            log.send_id,
+            channel,
+            log.recipient,
+            log.subject,
+            log.body,
+            LogStatus.SKIPPED if log.skip_reason else fresh,
+            log.skip_reason,
+            *(skipped_times if log.skip_reason else sendable_times),
+            "",
+            "",
+            "",
+            "",
+            0,
+            now,
+            now,
+        )
+        for log in logs
+    ]
+
+
 def _leads_hold(lead_ids: set[int]) -> set[int]:
     """Of these leads, those that exist; each locked until commit against deletion.
 
-    The log table has no database-level foreign key to leads: its checks ran row by
+    The log table has no database-level foreign key to leads: its checks run row by
     row, 1.7 s of 3.2 s of Postgres's time to write 100,000 logs, where this one
     statement takes 0.05 s. Deleting a lead waits for the lock, then its trigger
     (migration messaging 0005) clears the lead from the logs committed meanwhile.
@@ -236,7 +245,7 @@ def _insert_copied(rows: list[tuple]) -> list[tuple]:
 @cache
 def _id_sequence() -> str:
     """The sequence behind the table's ids, named once: asked for in the statement,
-    Postgres looked it up in the catalog for every id (7 us each)."""
+    Postgres looks it up in the catalog for every id (7 us each)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_TABLE])
         return cursor.fetchone()[0]

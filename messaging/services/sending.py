@@ -78,7 +78,8 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
     waiting; the status condition on the update makes a claim exact even where the
     database ignores row locks (SQLite runs one writer at a time anyway). The
     longest due go first, in the order of the due index, which the claim reads
-    only as far as `limit` (ordered by id, it read every due log: 6 ms a claim).
+    only as far as `limit` (ordered by id, it would read every due log: 6 ms a
+    claim).
     """
     with transaction.atomic(), by_key_plan():
         ids = list(
@@ -107,7 +108,7 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
         return [ClaimedLog(*row) for row in rows]
 
 
-def send_due(
+def logs_send_due(
     *,
     dispatch_id: int,
     limit: int = SEND_BATCH_SIZE,
@@ -265,30 +266,8 @@ def logs_record_results(
     number; the condition on `attempts` leaves it to that worker.
     """
     now = timezone.now()
-    max_attempts = settings.MESSAGING_MAX_ATTEMPTS
-    by_send_id = {result.send_id: result for result in results}
-    rows = []
     outcome = SendOutcome(claimed=len(claimed))
-    for log in claimed:
-        result = by_send_id[log.send_id]
-        if result.accepted:
-            rows.append(
-                (log.id, log.attempts, "sent", result.vendor_ref, result.cost, "", "")
-                + (None,)
-            )
-        elif result.retryable and log.attempts < max_attempts:
-            due = next_attempt_at(now=now, attempts=log.attempts, rng=_rng)
-            rows.append(
-                (log.id, log.attempts, "pending", "", _ZERO, result.error_code)
-                + (result.error_message, due)
-            )
-            outcome.next_due = min(filter(None, [outcome.next_due, due]))
-            outcome.last_due = max(filter(None, [outcome.last_due, due]))
-        else:
-            rows.append(
-                (log.id, log.attempts, "failed", "", _ZERO, result.error_code)
-                + (result.error_message, None)
-            )
+    rows = _result_rows(claimed, results, now=now, outcome=outcome)
     with transaction.atomic():
         if outcome.next_due is not None and _is_cancelled(dispatch_id):
             # Nothing sends a cancelled dispatch's pending logs: a retry is over.
@@ -300,35 +279,7 @@ def logs_record_results(
             ]
             outcome.next_due = outcome.last_due = None
         status_of = {row[0]: row[2] for row in rows}
-        # One statement for the whole batch, whatever became of each log.
-        recorded = update_from_rows(
-            table=_LOG_TABLE,
-            columns=[
-                ("id", "bigint"),
-                ("attempts", "integer"),
-                ("status", "varchar(12)"),
-                ("ref", "varchar(120)"),
-                ("cost", "numeric(10, 4)"),
-                ("code", "varchar(64)"),
-                ("message", "varchar(255)"),
-                ("due", "timestamp with time zone"),
-            ],
-            rows=rows,
-            assignments=(
-                "status = v.status,"
-                " vendor = CASE WHEN v.status = 'sent' THEN %s ELSE t.vendor END,"
-                " vendor_ref = CASE WHEN v.status = 'sent' THEN v.ref"
-                " ELSE t.vendor_ref END,"
-                " cost = t.cost + v.cost,"
-                " sent_at = CASE WHEN v.status = 'sent' THEN %s ELSE t.sent_at END,"
-                " failed_at = CASE WHEN v.status = 'failed' THEN %s"
-                " ELSE t.failed_at END,"
-                " next_attempt_at = v.due, claimed_at = NULL, error_code = v.code,"
-                " error_message = v.message, updated_at = %s"
-            ),
-            condition="t.status = 'processing' AND t.attempts = v.attempts",
-            params=[vendor, now, now, now],
-        )
+        recorded = _results_write(rows, vendor=vendor, now=now)
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
@@ -353,3 +304,71 @@ def logs_record_results(
     if failed_ids:
         outcome.finished = dispatch_finish_if_done(dispatch_id=dispatch_id)
     return outcome
+
+
+def _result_rows(
+    claimed: list[ClaimedLog],
+    results: list[SendResult],
+    *,
+    now: datetime,
+    outcome: SendOutcome,
+) -> list[tuple]:
+    """Each log's new state as a row of _results_write: sent, pending again (a retry,
+    due after its backoff; the first and last due noted on `outcome`) or failed."""
+    max_attempts = settings.MESSAGING_MAX_ATTEMPTS
+    by_send_id = {result.send_id: result for result in results}
+    rows = []
+    for log in claimed:
+        result = by_send_id[log.send_id]
+        if result.accepted:
+            rows.append(
+                (log.id, log.attempts, "sent", result.vendor_ref, result.cost, "", "")
+                + (None,)
+            )
+        elif result.retryable and log.attempts < max_attempts:
+            due = next_attempt_at(now=now, attempts=log.attempts, rng=_rng)
+            rows.append(
+                (log.id, log.attempts, "pending", "", _ZERO, result.error_code)
+                + (result.error_message, due)
+            )
+            outcome.next_due = min(filter(None, [outcome.next_due, due]))
+            outcome.last_due = max(filter(None, [outcome.last_due, due]))
+        else:
+            rows.append(
+                (log.id, log.attempts, "failed", "", _ZERO, result.error_code)
+                + (result.error_message, None)
+            )
+    return rows
+
+
+def _results_write(rows: list[tuple], *, vendor: str, now: datetime) -> list[int]:
+    """One statement for the whole batch, whatever became of each log; the ids of
+    the logs still held by this claim, and so written."""
+    return update_from_rows(
+        table=_LOG_TABLE,
+        columns=[
+            ("id", "bigint"),
+            ("attempts", "integer"),
+            ("status", "varchar(12)"),
+            ("ref", "varchar(120)"),
+            ("cost", "numeric(10, 4)"),
+            ("code", "varchar(64)"),
+            ("message", "varchar(255)"),
+            ("due", "timestamp with time zone"),
+        ],
+        rows=rows,
+        assignments=(
+            "status = v.status,"
+            " vendor = CASE WHEN v.status = 'sent' THEN %s ELSE t.vendor END,"
+            " vendor_ref = CASE WHEN v.status = 'sent' THEN v.ref"
+            " ELSE t.vendor_ref END,"
+            " cost = t.cost + v.cost,"
+            " sent_at = CASE WHEN v.status = 'sent' THEN %s ELSE t.sent_at END,"
+            " failed_at = CASE WHEN v.status = 'failed' THEN %s"
+            " ELSE t.failed_at END,"
+            " next_attempt_at = v.due, claimed_at = NULL, error_code = v.code,"
+            " error_message = v.message, updated_at = %s"
+        ),
+        condition="t.status = 'processing' AND t.attempts = v.attempts",
+        params=[vendor, now, now, now],
+    )

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion
 from messaging.models import Dispatch, LogStatus
-from messaging.services.sending import send_due
+from messaging.services.sending import logs_send_due
 from tests.support.campaigns import (
     campaign_with_leads,
     expand_all,
@@ -78,7 +78,7 @@ def test_rerun_campaign_requeues_dead_chunks_and_failed_messages():
     first, second = campaign.chunks.order_by("index")
     expansion.chunk_expand(job_id=first.job_id)
     expansion.chunk_mark_dead(job_id=second.job_id, error="OperationalError: gone")
-    send_due(
+    logs_send_due(
         dispatch_id=campaign.dispatch_id,
         adapter=ScriptedVendor(fail("invalid_number", retryable=False)),
     )
@@ -99,7 +99,7 @@ def test_rerun_campaign_requeues_dead_chunks_and_failed_messages():
 def test_retry_failed_queues_failed_messages_of_one_campaign():
     campaign = launched_and_chunked(2)
     expand_all(campaign)
-    send_due(
+    logs_send_due(
         dispatch_id=campaign.dispatch_id,
         adapter=ScriptedVendor(fail("invalid_number", retryable=False)),
     )

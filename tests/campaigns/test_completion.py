@@ -11,11 +11,11 @@ from django_celery_beat.models import PeriodicTask
 
 from campaigns import tasks
 from campaigns.models import Campaign
-from campaigns.services import expansion, lifecycle
+from campaigns.services import chunking, lifecycle
 from config.celery import app as celery_app
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.receipts import receipts_process, receipts_store
-from messaging.services.sending import send_due
+from messaging.services.sending import logs_send_due
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
 from tests.support.campaigns import EVERYONE, expand_all, launched_and_chunked
@@ -42,7 +42,7 @@ def launched(leads: int = 30, **lead_fields) -> Campaign:
     segment = SegmentFactory(organization=organization, rules=EVERYONE)
     campaign = CampaignFactory(organization=organization, segment=segment)
     lifecycle.campaign_launch(campaign_id=campaign.pk)
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    chunking.campaign_chunk_audience(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
 
@@ -88,7 +88,7 @@ def test_the_sweeper_completes_a_campaign_whose_completion_message_was_lost():
     # given a campaign whose dispatch completed, the campaign's task lost
     campaign = launched_and_chunked(3)
     expand_all(campaign)
-    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
     delivered(campaign)
     campaign.refresh_from_db()
     assert campaign.dispatch.status == Dispatch.Status.COMPLETED
@@ -108,7 +108,7 @@ def test_the_sweeper_finishes_a_dispatch_whose_finish_check_was_lost():
     # broker message lost)
     campaign = launched_and_chunked(3)
     expand_all(campaign)
-    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
     delivered(campaign)
     Dispatch.objects.filter(pk=campaign.dispatch_id).update(
         status=Dispatch.Status.ACTIVE, finished_at=None
@@ -127,7 +127,7 @@ def test_a_campaign_resumed_with_nothing_left_to_send_completes():
     # given a campaign paused with its messages sent, whose receipts then came
     campaign = launched_and_chunked(3)
     expand_all(campaign)
-    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
     lifecycle.campaign_pause(campaign_id=campaign.pk)
     delivered(campaign)
 
@@ -144,7 +144,7 @@ def test_a_paused_campaign_stays_paused_while_its_receipts_come():
     # given a paused campaign whose receipts all came
     campaign = launched_and_chunked(2)
     expand_all(campaign)
-    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
     lifecycle.campaign_pause(campaign_id=campaign.pk)
     delivered(campaign)
 
@@ -161,7 +161,7 @@ def test_a_campaign_whose_receipts_never_come_completes_after_the_timeout(settin
     settings.MESSAGING_RECEIPT_TIMEOUT_SECONDS = 72 * 3600
     campaign = launched_and_chunked(3)
     expand_all(campaign)
-    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
     long_ago = timezone.now() - timedelta(hours=73)
     CommunicationLog.objects.filter(dispatch=campaign.dispatch_id).update(
         sent_at=long_ago

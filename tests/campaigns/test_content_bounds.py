@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from campaigns.admin.forms import CampaignAdminForm
 from campaigns.models import Campaign
-from campaigns.services import expansion, lifecycle
+from campaigns.services import chunking, expansion, lifecycle
 from crm.models import Channel
 from messaging.models import CommunicationLog, LogStatus
 from tests.campaigns.factories import CampaignFactory
@@ -22,7 +22,7 @@ SMS_LIMIT = 1600
 
 def launched_and_chunked(campaign: Campaign) -> Campaign:
     lifecycle.campaign_launch(campaign_id=campaign.pk)
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    chunking.campaign_chunk_audience(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
 

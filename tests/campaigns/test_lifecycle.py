@@ -7,13 +7,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk
-from campaigns.services import expansion, lifecycle
+from campaigns.services import chunking, expansion, lifecycle
+from config.celery import app as celery_app
 from crm.models import Channel
 from crm.services.segments import segment_update
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_finish_if_done
 from messaging.services.receipts import receipts_process, receipts_store
-from messaging.services.sending import send_due
+from messaging.services.sending import logs_send_due
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
 from tests.support.campaigns import (
@@ -126,16 +127,20 @@ def test_chunking_stores_every_lead_once_in_chunk_messages():
 def test_one_message_a_batch_of_chunks_reaches_every_lead(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    from campaigns import tasks
-
     published = []
-    monkeypatch.setattr(tasks.expand_chunk, "delay", published.append)
-    monkeypatch.setattr(expansion, "EXPAND_BATCH_CHUNKS", 5)
+    monkeypatch.setattr(
+        celery_app,
+        "send_task",
+        lambda name, args: (
+            published.append(*args) if name == "campaigns.expand_chunk" else None
+        ),
+    )
+    monkeypatch.setattr(chunking, "EXPAND_BATCH_CHUNKS", 5)
     campaign = campaign_with_leads(120, chunk_size=10)
     lifecycle.campaign_launch(campaign_id=campaign.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
-        expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+        chunking.campaign_chunk_audience(campaign_id=campaign.pk)
 
     # 12 chunks in batches of 5: the first, sixth and eleventh are published
     assert [message["job_id"].split("-")[2] for message in published] == [
@@ -145,7 +150,7 @@ def test_one_message_a_batch_of_chunks_reaches_every_lead(
     ]
     for message in published:
         expansion.chunk_expand(
-            job_id=message["job_id"], batch=expansion.EXPAND_BATCH_CHUNKS
+            job_id=message["job_id"], batch=chunking.EXPAND_BATCH_CHUNKS
         )
     assert set(campaign.chunks.values_list("status", flat=True)) == {
         CampaignChunk.Status.EXPANDED
@@ -155,19 +160,17 @@ def test_one_message_a_batch_of_chunks_reaches_every_lead(
 
 
 def test_a_resumed_campaign_gets_one_message_for_each_group_left(monkeypatch):
-    monkeypatch.setattr(expansion, "EXPAND_BATCH_CHUNKS", 5)
+    monkeypatch.setattr(chunking, "EXPAND_BATCH_CHUNKS", 5)
     campaign = launched_and_chunked(120, chunk_size=10)
     first = campaign.chunks.get(index=0)
     expansion.chunk_expand(job_id=first.job_id)  # a group of one: only chunk 0
 
     queued = campaign.chunks.filter(status=CampaignChunk.Status.QUEUED)
-    leaders = list(expansion.batch_leaders(queued.order_by("index")))
+    leaders = list(chunking.batch_leaders(queued.order_by("index")))
 
     assert [chunk.index for chunk in leaders] == [1, 5, 10]
     for leader in leaders:
-        expansion.chunk_expand(
-            job_id=leader.job_id, batch=expansion.EXPAND_BATCH_CHUNKS
-        )
+        expansion.chunk_expand(job_id=leader.job_id, batch=chunking.EXPAND_BATCH_CHUNKS)
     assert not queued.exists()
     campaign.refresh_from_db()
     assert CommunicationLog.objects.filter(dispatch=campaign.dispatch).count() == 120
@@ -186,7 +189,7 @@ def test_a_segment_edited_after_launch_leaves_the_launched_audience_alone():
 
     # when the segment is edited to the newcomers before chunking runs
     segment_update(segment=segment, rules={"field": "visits", "op": "eq", "value": 0})
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    chunking.campaign_chunk_audience(campaign_id=campaign.pk)
 
     # then the campaign goes to the audience it was launched with
     campaign.refresh_from_db()
@@ -199,7 +202,7 @@ def test_a_segment_edited_after_launch_leaves_the_launched_audience_alone():
     # and the next campaign to the segment goes to its new audience
     later = CampaignFactory(organization=organization, segment=segment)
     lifecycle.campaign_launch(campaign_id=later.pk)
-    expansion.campaign_chunk_audience(campaign_id=later.pk)
+    chunking.campaign_chunk_audience(campaign_id=later.pk)
     later.refresh_from_db()
     assert later.total_leads == 2
 
@@ -207,7 +210,7 @@ def test_a_segment_edited_after_launch_leaves_the_launched_audience_alone():
 def test_chunking_twice_chunks_nothing_twice():
     campaign = launched_and_chunked(30, chunk_size=10)
 
-    again = expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    again = chunking.campaign_chunk_audience(campaign_id=campaign.pk)
 
     assert again.chunks_created == 0
     assert campaign.chunks.count() == 3
@@ -249,7 +252,7 @@ def test_unreachable_leads_are_skipped_with_the_reason():
     LeadFactory(organization=organization, phones=["12345"], phone="12345")
     gone = LeadFactory(organization=organization)
     lifecycle.campaign_launch(campaign_id=campaign.pk)
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    chunking.campaign_chunk_audience(campaign_id=campaign.pk)
     gone.delete()
 
     expand_all(campaign)
@@ -267,9 +270,9 @@ def test_a_paused_campaign_sends_nothing_until_resumed():
     vendor = ScriptedVendor(accept)
 
     lifecycle.campaign_pause(campaign_id=campaign.pk)
-    paused = send_due(dispatch_id=campaign.dispatch_id, adapter=vendor)
+    paused = logs_send_due(dispatch_id=campaign.dispatch_id, adapter=vendor)
     lifecycle.campaign_resume(campaign_id=campaign.pk)
-    resumed = send_due(dispatch_id=campaign.dispatch_id, adapter=vendor)
+    resumed = logs_send_due(dispatch_id=campaign.dispatch_id, adapter=vendor)
 
     assert (paused.claimed, resumed.sent) == (0, 3)
 
@@ -293,7 +296,7 @@ def test_cancel_marks_what_is_not_sent_cancelled():
 def test_campaign_completes_once_every_log_is_final():
     campaign = launched_and_chunked(3)
     expand_all(campaign)
-    send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor(accept))
     logs = list(CommunicationLog.objects.filter(dispatch=campaign.dispatch_id))
     assert not dispatch_finish_if_done(dispatch_id=campaign.dispatch_id)
 

@@ -10,11 +10,11 @@ from django.db.models import Count
 
 from campaigns import tasks
 from campaigns.models import Campaign, CampaignChunk
-from campaigns.services import expansion, lifecycle
+from campaigns.services import chunking, lifecycle
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_reconcile
 from messaging.services.receipts import receipts_poll
-from messaging.services.sending import send_due
+from messaging.services.sending import logs_send_due
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
 from tests.support.broker import drop_queued_tasks, drop_simulator_receipts
@@ -67,7 +67,7 @@ def sent_here(campaign: Campaign) -> Dispatch:
     """Launch, chunk and expand (so send) the campaign in this process, no worker
     running: what it publishes waits in the broker."""
     lifecycle.campaign_launch(campaign_id=campaign.pk)
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    chunking.campaign_chunk_audience(campaign_id=campaign.pk)
     for chunk in CampaignChunk.objects.filter(campaign=campaign).order_by("index"):
         tasks.expand_chunk(chunk.as_message())
     return fresh(campaign).dispatch
@@ -92,7 +92,7 @@ def test_every_awkward_campaign_reaches_a_final_state(
         ),
         timeout=60,
         every=0.1,
-        tick=lambda: (send_due(dispatch_id=dispatch.pk), receipts_poll()),
+        tick=lambda: (logs_send_due(dispatch_id=dispatch.pk), receipts_poll()),
         tick_every=0.3,
     )
     assert drop_queued_tasks(

@@ -13,17 +13,14 @@ from messaging.services.dispatches import (
     dispatch_expect,
     dispatch_reconcile,
 )
-from messaging.services.receipts import (
-    receipts_process,
-    receipts_store,
-    receipts_time_out,
-)
+from messaging.services.receipt_timeout import receipts_time_out
+from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.recovery import logs_release_stuck
 from messaging.services.sending import (
     ClaimedLog,
     logs_claim,
     logs_record_results,
-    send_due,
+    logs_send_due,
 )
 from tests.messaging.factories import DispatchFactory
 from tests.support.messaging import assert_counters_match_logs, pending_logs
@@ -38,7 +35,7 @@ def sent_dispatch(count: int, *, sent_ago: timedelta) -> Dispatch:
     dispatch = DispatchFactory()
     pending_logs(dispatch, count)
     dispatch_expect(dispatch_id=dispatch.pk, audience=count)
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
     then = timezone.now() - sent_ago
     dispatch.logs.update(sent_at=then, created_at=then)
     Dispatch.objects.filter(pk=dispatch.pk).update(created_at=then)
@@ -142,7 +139,7 @@ def test_a_receipt_waits_for_a_claim_the_sweeper_releases_and_resends(settings):
     # released and sent again (the vendor answers with its first acceptance)
     receipts_process()
     logs_release_stuck(older_than=timedelta(seconds=600))
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
     receipts_process()
 
     # then the receipt waited and delivered the message
@@ -217,7 +214,7 @@ def test_a_vendor_that_raises_uses_up_the_attempts_and_fails(settings, caplog):
         CommunicationLog.objects.filter(pk=log.pk, status=LogStatus.PENDING).update(
             next_attempt_at=timezone.now()
         )
-        send_due(dispatch_id=dispatch.pk, adapter=vendor)
+        logs_send_due(dispatch_id=dispatch.pk, adapter=vendor)
 
     # then each call was an attempt, and after the last it failed with a code
     log.refresh_from_db()

@@ -12,7 +12,7 @@ from messaging.services.receipts import (
     receipts_process,
     receipts_store,
 )
-from messaging.services.sending import send_due
+from messaging.services.sending import logs_send_due
 from tests.messaging.factories import DispatchFactory
 from tests.support.messaging import assert_counters_match_logs, pending_logs
 from tests.support.scripted_vendor import ScriptedVendor, accept
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def sent_logs(count: int):
     dispatch = DispatchFactory()
     logs = pending_logs(dispatch, count)
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
     return dispatch, [CommunicationLog.objects.get(pk=log.pk) for log in logs]
 
 

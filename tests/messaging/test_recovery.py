@@ -8,7 +8,7 @@ from django.utils import timezone
 from messaging.models import LogStatus
 from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.recovery import logs_release_stuck, logs_retry_failed
-from messaging.services.sending import logs_claim, send_due
+from messaging.services.sending import logs_claim, logs_send_due
 from tests.messaging.factories import DispatchFactory
 from tests.support.messaging import assert_counters_match_logs, pending_logs
 from tests.support.scripted_vendor import ScriptedVendor, accept, fail
@@ -32,7 +32,7 @@ def test_claims_older_than_the_timeout_go_back_to_pending_and_are_sent():
     dispatch.logs.update(claimed_at=timezone.now() - timedelta(hours=1))
 
     released = logs_release_stuck(older_than=timedelta(minutes=10))
-    outcome = send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    outcome = logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
 
     assert (released, outcome.sent) == (3, 3)
     assert set(dispatch.logs.values_list("status", "attempts")) == {("sent", 2)}
@@ -42,13 +42,13 @@ def test_claims_older_than_the_timeout_go_back_to_pending_and_are_sent():
 def test_retry_failed_queues_failed_messages_with_a_fresh_attempt_count():
     dispatch = DispatchFactory()
     (log,) = pending_logs(dispatch, 1)
-    send_due(
+    logs_send_due(
         dispatch_id=dispatch.pk,
         adapter=ScriptedVendor(fail("spam_detected", retryable=False)),
     )
 
     retried = logs_retry_failed(dispatch_ids=[dispatch.pk])
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
 
     log.refresh_from_db()
     assert (retried, log.status, log.attempts) == (1, LogStatus.SENT, 1)
@@ -58,7 +58,7 @@ def test_retry_failed_queues_failed_messages_with_a_fresh_attempt_count():
 def test_retrying_an_undelivered_message_gives_it_a_new_send_id():
     dispatch = DispatchFactory()
     (log,) = pending_logs(dispatch, 1)
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
     log.refresh_from_db()
     receipts_store(
         vendor="scripted",

@@ -9,8 +9,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from messaging.models import CommunicationLog, Dispatch, LogStatus
-from messaging.services.sending import logs_claim, logs_record_results, send_due
+from messaging.services import schedule
+from messaging.services.sending import logs_claim, logs_record_results, logs_send_due
 from tests.messaging.factories import DispatchFactory
 from tests.support.messaging import assert_counters_match_logs, pending_logs
 from tests.support.scripted_vendor import ScriptedVendor, accept, fail
@@ -24,7 +26,7 @@ def test_accepted_messages_are_recorded_sent_with_their_vendor_ref():
     logs = pending_logs(dispatch, 3)
     vendor = ScriptedVendor(accept)
 
-    outcome = send_due(dispatch_id=dispatch.pk, adapter=vendor)
+    outcome = logs_send_due(dispatch_id=dispatch.pk, adapter=vendor)
 
     assert (outcome.claimed, outcome.sent) == (3, 3)
     assert len(vendor.calls) == 1
@@ -47,7 +49,7 @@ def test_retryable_failure_returns_to_pending_after_a_backoff(settings):
     (log,) = pending_logs(dispatch, 1)
     before = timezone.now()
 
-    outcome = send_due(
+    outcome = logs_send_due(
         dispatch_id=dispatch.pk,
         adapter=ScriptedVendor(fail("rate_limited", retryable=True)),
     )
@@ -66,9 +68,11 @@ def test_retryable_failure_returns_to_pending_after_a_backoff(settings):
 def test_a_log_not_yet_due_is_not_claimed(settings):
     dispatch = DispatchFactory()
     pending_logs(dispatch, 1)
-    send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(fail("x", retryable=True)))
+    logs_send_due(
+        dispatch_id=dispatch.pk, adapter=ScriptedVendor(fail("x", retryable=True))
+    )
 
-    again = send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    again = logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
 
     assert again.claimed == 0
 
@@ -79,9 +83,9 @@ def test_retryable_failure_on_the_last_attempt_is_final(settings):
     (log,) = pending_logs(dispatch, 1)
     flaky = ScriptedVendor(fail("carrier_timeout", retryable=True))
 
-    send_due(dispatch_id=dispatch.pk, adapter=flaky)
+    logs_send_due(dispatch_id=dispatch.pk, adapter=flaky)
     CommunicationLog.objects.filter(pk=log.pk).update(next_attempt_at=timezone.now())
-    send_due(dispatch_id=dispatch.pk, adapter=flaky)
+    logs_send_due(dispatch_id=dispatch.pk, adapter=flaky)
 
     log.refresh_from_db()
     assert (log.status, log.attempts, log.error_code) == (
@@ -96,7 +100,7 @@ def test_permanent_failure_is_final_at_once_with_the_error_code():
     dispatch = DispatchFactory()
     (log,) = pending_logs(dispatch, 1)
 
-    send_due(
+    logs_send_due(
         dispatch_id=dispatch.pk,
         adapter=ScriptedVendor(fail("invalid_number", retryable=False)),
     )
@@ -111,7 +115,7 @@ def test_vendor_outage_sends_the_whole_batch_back_to_wait():
     dispatch = DispatchFactory()
     logs = pending_logs(dispatch, 4)
 
-    outcome = send_due(
+    outcome = logs_send_due(
         dispatch_id=dispatch.pk, adapter=ScriptedVendor(raises=VendorUnavailable("503"))
     )
 
@@ -129,7 +133,7 @@ def test_a_paused_dispatch_sends_nothing():
     pending_logs(dispatch, 2)
     vendor = ScriptedVendor(accept)
 
-    outcome = send_due(dispatch_id=dispatch.pk, adapter=vendor)
+    outcome = logs_send_due(dispatch_id=dispatch.pk, adapter=vendor)
 
     assert (outcome.claimed, vendor.calls) == (0, [])
 
@@ -196,23 +200,26 @@ def test_concurrent_claimers_never_get_the_same_log():
     assert len(every_claim) == len(set(every_claim)) == 120
 
 
-def test_every_retry_of_a_batch_has_a_send_waiting_for_it(settings, monkeypatch):
-    from messaging import tasks
-
+def test_every_retry_of_a_batch_has_a_send_waiting_for_it(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
     settings.MESSAGING_RETRY_BASE_SECONDS = 30
     dispatch = DispatchFactory()
     pending_logs(dispatch, 20)
     scheduled = []
     monkeypatch.setattr(
-        tasks.send_batch,
-        "apply_async",
-        lambda args, countdown: scheduled.append(countdown),
+        celery_app,
+        "send_task",
+        lambda name, args, countdown=None: (
+            scheduled.append(countdown) if name == "messaging.send_batch" else None
+        ),
     )
-    outcome = send_due(
+    outcome = logs_send_due(
         dispatch_id=dispatch.pk,
         adapter=ScriptedVendor(fail("rate_limited", retryable=True)),
     )
-    tasks.after_send(dispatch_id=dispatch.pk, outcome=outcome)
+    with django_capture_on_commit_callbacks(execute=True):
+        schedule.sends_follow_up(dispatch_id=dispatch.pk, outcome=outcome)
 
     # each retry waits its own jittered time: the last one due has a send too,
     # not only the first (the others would wait for beat's send_due)
@@ -233,29 +240,30 @@ def test_every_retry_of_a_batch_has_a_send_waiting_for_it(settings, monkeypatch)
     ids=["the last messages", "more to come"],
 )
 def test_the_last_sends_of_a_dispatch_poll_for_receipts_at_once(
-    monkeypatch, expected, polls
+    monkeypatch, django_capture_on_commit_callbacks, expected, polls
 ):
-    from messaging import tasks
-
     # given: a dispatch of `expected` messages, 3 of them made; a receipt poll
     # from this process already scheduled, a second away
     dispatch = DispatchFactory()
     pending_logs(dispatch, 3)
     Dispatch.objects.filter(pk=dispatch.pk).update(expected_audience=expected)
-    monkeypatch.setitem(tasks._next_poll, "at", time.monotonic() + 1.0)
+    monkeypatch.setattr(schedule.receipt_polls, "next_at", time.monotonic() + 1.0)
     scheduled = []
     monkeypatch.setattr(
-        tasks.poll_receipts,
-        "apply_async",
-        lambda countdown: scheduled.append(countdown),
+        celery_app,
+        "send_task",
+        lambda name, args, countdown=None: (
+            scheduled.append(countdown) if name == "messaging.poll_receipts" else None
+        ),
     )
 
     # when: the 3 are sent
-    outcome = send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
-    tasks.after_send(dispatch_id=dispatch.pk, outcome=outcome)
+    outcome = logs_send_due(dispatch_id=dispatch.pk, adapter=ScriptedVendor(accept))
+    with django_capture_on_commit_callbacks(execute=True):
+        schedule.sends_follow_up(dispatch_id=dispatch.pk, outcome=outcome)
 
     # then: with nothing left to send, their receipts are polled for as soon as they
     # are due, not a second later; with more to come, the poll scheduled stands
-    at_once = tasks._receipt_wait()
+    at_once = schedule.receipt_wait()
     assert ["at once" for countdown in scheduled if countdown == at_once] == polls
     assert len(scheduled) == len(polls)

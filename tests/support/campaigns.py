@@ -4,7 +4,7 @@ expanded, or with logs of given statuses, built without a broker."""
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.services import expansion, lifecycle
+from campaigns.services import chunking, expansion, lifecycle
 from messaging.models import CommunicationLog, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
@@ -27,7 +27,7 @@ def launched_and_chunked(count: int, **campaign_fields) -> Campaign:
     """A campaign of `count` leads, launched and cut into chunks, none expanded."""
     campaign = campaign_with_leads(count, **campaign_fields)
     lifecycle.campaign_launch(campaign_id=campaign.pk)
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
+    chunking.campaign_chunk_audience(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
 

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Campaign
+from messaging.services.outbound import sends_due_soon
 from messaging.services.recovery import logs_retry_failed
-from messaging.tasks import send_due
 
 
 class Command(BaseCommand):
@@ -21,5 +21,5 @@ class Command(BaseCommand):
                 raise CommandError(f"no launched campaign {campaign}")
             dispatch_ids = [found.dispatch_id]
         retried = logs_retry_failed(dispatch_ids=dispatch_ids)
-        send_due.delay()
+        sends_due_soon()
         self.stdout.write(f"{retried} failed messages queued again")
