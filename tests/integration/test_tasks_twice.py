@@ -180,17 +180,20 @@ def test_sending_a_batch_again_sends_no_message_twice(simulator):
 
 
 def test_the_send_dispatcher_run_twice_queues_one_send_of_the_due_batch_each_run(
-    simulator,
+    simulator, django_capture_on_commit_callbacks
 ):
     # Given a campaign whose twelve messages are due, and nothing queued to send
     campaign = expanded()
     take_queued(Queue.SEND)
 
-    # When the dispatcher runs twice, each run's sends taken off the queue
-    messaging_tasks.send_due()
+    # When the dispatcher runs twice (each run committed, as a task's would be),
+    # each run's sends taken off the queue
+    with django_capture_on_commit_callbacks(execute=True):
+        messaging_tasks.send_due()
     after_first = picture(campaign, simulator)
     queued_by_first = take_queued(Queue.SEND)
-    messaging_tasks.send_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        messaging_tasks.send_due()
     queued_by_second = take_queued(Queue.SEND)
 
     # Then each run queues one send of the batch and changes nothing else
