@@ -19,12 +19,12 @@ from campaigns.personalization import PLACEHOLDERS, TemplateError, compile_templ
 from campaigns.personalization import render as render_template
 from campaigns.selectors import campaign_stats
 from campaigns.services import lifecycle
-from crm.admin import _take_over
 from crm.admin_scoping import (
     OrganizationScopedAdmin,
     ReadOnlyAdmin,
     request_organization,
 )
+from crm.admin_scoping import take_over as _take_over
 from crm.models import Channel
 from crm.selectors import segment_leads
 from messaging import reporting
