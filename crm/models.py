@@ -86,7 +86,7 @@ class Lead(models.Model):
         indexes = [
             # The organization's leads in id order: the keyset pages that chunk a
             # segment's audience. Without it the page after an organization's last
-            # lead read every later lead of the others (0.5-0.7 s past 1,000,000).
+            # lead reads every later lead of the others (0.5-0.7 s past 1,000,000).
             models.Index(fields=["organization", "id"], name="lead_org_id"),
             models.Index(fields=["organization", "phone"], name="lead_org_phone"),
             models.Index(fields=["organization", "email"], name="lead_org_email"),
