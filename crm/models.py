@@ -112,6 +112,15 @@ class Lead(models.Model):
         return self.sms_opt_out if channel == Channel.SMS else self.email_opt_out
 
 
+# A lead's own data, in the model's order: every field but its id, organization and
+# timestamps. Imports write them, exports and single-lead updates take from them.
+LEAD_DATA_FIELDS = tuple(
+    field.attname
+    for field in Lead._meta.concrete_fields
+    if field.attname not in {"id", "organization_id", "created_at", "updated_at"}
+)
+
+
 class Segment(models.Model):
     """A named audience: an organization's leads matching a rule tree (crm.rules)."""
 

@@ -3,26 +3,12 @@
 from operator import attrgetter
 from typing import Any
 
-from crm.models import Lead
+from crm.models import LEAD_DATA_FIELDS, Lead
 from crm.services.lead_bulk import lead_text_encoder
 from crm.services.lead_import.rows import Row, unique
 
 # The fields an import writes, in the order of every record and COPY line.
-UPDATED_FIELDS = [
-    "external_id",
-    "name",
-    "phones",
-    "emails",
-    "phone",
-    "email",
-    "total_spend",
-    "visits",
-    "timezone",
-    "attributes",
-    "tags",
-    "sms_opt_out",
-    "email_opt_out",
-]
+UPDATED_FIELDS = list(LEAD_DATA_FIELDS)
 
 
 class ImportedLead:
