@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from crm.services.lead_import.rows import Column, Row, label, parsed_rows
 
-ATTRIBUTE_KEY_MAX_LENGTH = 64  # crm.rules.ATTRIBUTE_KEY
+ATTRIBUTE_KEY_MAX_LENGTH = 64  # crm.rules.fields.ATTRIBUTE_KEY
 
 # A header, lowercased with runs of anything but letters and digits turned into "_",
 # names a field through one of these; any other header becomes an attribute.
