@@ -1,7 +1,8 @@
 """Automations in the admin: appointments, invoices, nurture sequences, snapshots.
 
 Also sets the admin's front page, which shows today's KPIs and the snapshots' last
-30 days (automations/dashboard.py): this app is the one that reads every other.
+30 days (automations/dashboard.py), and registers the campaign page with the hourly
+table behind its chart: this app is the one that reads every other.
 """
 
 from django import forms
@@ -20,21 +21,44 @@ from automations.models import (
     NurtureSequence,
     NurtureStep,
 )
-from automations.services.dunning import invoice_mark_paid, invoice_void
+from automations.services.dunning import (
+    EDITABLE_FIELDS,
+    invoice_create,
+    invoice_mark_paid,
+    invoice_update,
+    invoice_void,
+)
 from automations.services.reminders import (
     appointment_cancel,
     appointment_complete,
-    appointment_reschedule,
+    appointment_create,
+    appointment_update,
 )
-from campaigns.admin import CampaignAdmin
+from automations.services.sequences import sequence_save
+from campaigns.admin.campaign import CampaignAdmin
+from campaigns.models import Campaign
+from crm.admin import _take_over
 from crm.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdmin
 
 admin.site.index_template = "admin/automations/index.html"
-# The campaign page's hourly chart reads the hourly table, and the logs only since.
-CampaignAdmin.hourly_series = staticmethod(campaign_hourly)
 admin.site.site_header = "Campaign CRM"
 admin.site.site_title = "Campaign CRM"
 admin.site.index_title = "Dashboard"
+
+
+class CampaignWithHourlyTableAdmin(CampaignAdmin):
+    """The campaign admin whose hourly chart reads the hourly table, and the logs
+    only since its last final hour.
+
+    Registered here, in place of campaigns' own registration, because campaigns may
+    not import automations: the app that may read both composes them.
+    """
+
+    hourly_series = staticmethod(campaign_hourly)
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, CampaignWithHourlyTableAdmin)
 
 
 class AppointmentForm(forms.ModelForm):
@@ -50,6 +74,12 @@ class AppointmentForm(forms.ModelForm):
             )
         if not before and cleaned.get("status") != Appointment.Status.SCHEDULED:
             self.add_error("status", "A new appointment starts as scheduled.")
+        organization = cleaned.get("organization") or (
+            self.instance.organization if self.instance.pk else None
+        )
+        lead = cleaned.get("lead")
+        if organization and lead and lead.organization_id != organization.pk:
+            self.add_error("lead", "The lead belongs to another organization.")
         return cleaned
 
 
@@ -65,22 +95,31 @@ class AppointmentAdmin(OrganizationScopedAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
-        """A move or a status change goes through the reminder services, so that a
-        reminder of the old time, or of a cancelled appointment, is never sent."""
+        """Saved by the reminder services: a move or a status change cancels the
+        reminders still waiting for the old time, or for a closed appointment."""
         if not change:
-            return super().save_model(request, obj, form, change)
-        stored = Appointment.objects.get(pk=obj.pk)
-        starts_at, status = obj.starts_at, obj.status
-        obj.starts_at, obj.status = stored.starts_at, stored.status
-        super().save_model(request, obj, form, change)
-        if "starts_at" in form.changed_data:
-            appointment_reschedule(appointment=obj, starts_at=starts_at)
-        if status != stored.status:
-            close = {
-                Appointment.Status.CANCELLED: appointment_cancel,
-                Appointment.Status.COMPLETED: appointment_complete,
-            }[status]
-            close(appointment=obj)
+            saved = appointment_create(
+                organization=obj.organization,
+                lead=obj.lead,
+                starts_at=obj.starts_at,
+                title=obj.title,
+                location=obj.location,
+            )
+        else:
+            stored = Appointment.objects.get(pk=obj.pk)
+            changed = {
+                name: getattr(obj, name)
+                for name in form.changed_data
+                if name not in ("organization", "status")
+            }
+            saved = appointment_update(appointment=stored, **changed)
+            if obj.status != stored.status:
+                close = {
+                    Appointment.Status.CANCELLED: appointment_cancel,
+                    Appointment.Status.COMPLETED: appointment_complete,
+                }[obj.status]
+                saved = close(appointment=saved)
+        _take_over(obj, saved)
 
 
 class InvoiceForm(forms.ModelForm):
@@ -96,6 +135,16 @@ class InvoiceForm(forms.ModelForm):
         if before not in (None, Invoice.Status.OPEN) and status != before:
             raise forms.ValidationError(f"This invoice is already {before}.")
         return status
+
+    def clean(self):
+        cleaned = super().clean()
+        before = self.instance.status if self.instance.pk else None
+        edited = EDITABLE_FIELDS & set(self.changed_data)
+        if before not in (None, Invoice.Status.OPEN) and edited:
+            raise forms.ValidationError(
+                f"This invoice is {before}: only an open invoice changes."
+            )
+        return cleaned
 
 
 @admin.register(Invoice)
@@ -120,16 +169,32 @@ class InvoiceAdmin(OrganizationScopedAdmin):
     readonly_fields = ["paid_at", "created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
-        """Paying or voiding goes through the dunning services: `paid_at` is set for
-        the revenue figures and a notice still waiting is cancelled."""
-        status = obj.status
-        if change and status != Invoice.Status.OPEN and "status" in form.changed_data:
-            obj.status = Invoice.Status.OPEN
-            super().save_model(request, obj, form, change)
-            close = invoice_mark_paid if status == Invoice.Status.PAID else invoice_void
-            close(invoice=obj)
-            return
-        super().save_model(request, obj, form, change)
+        """Saved by the dunning services: paying sets `paid_at` for the revenue
+        figures, and paying or voiding cancels a notice still waiting."""
+        if not change:
+            saved = invoice_create(
+                organization=obj.organization,
+                **{name: getattr(obj, name) for name in EDITABLE_FIELDS},
+            )
+        else:
+            changed = {
+                name: getattr(obj, name)
+                for name in form.changed_data
+                if name in EDITABLE_FIELDS
+            }
+            saved = (
+                invoice_update(invoice_id=obj.pk, **changed)
+                if changed
+                else Invoice.objects.get(pk=obj.pk)
+            )
+            if obj.status != saved.status:
+                close = (
+                    invoice_mark_paid
+                    if obj.status == Invoice.Status.PAID
+                    else invoice_void
+                )
+                saved = close(invoice=saved)
+        _take_over(obj, saved)
 
     @admin.display(description="Days overdue")
     def days_overdue(self, invoice):
@@ -160,6 +225,20 @@ class NurtureSequenceAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["dispatch", "created_at", "updated_at"]
     inlines = [NurtureStepInline]
+
+    def save_model(self, request, obj, form, change):
+        """Saved by the sequence service; the inline saves the steps after it."""
+        fields = {
+            name: getattr(obj, name)
+            for name in form.changed_data
+            if name in ("name", "description", "is_active")
+        }
+        saved = sequence_save(
+            organization=obj.organization,
+            sequence=NurtureSequence.objects.get(pk=obj.pk) if change else None,
+            **fields,
+        )
+        _take_over(obj, saved)
 
     def get_queryset(self, request):
         return (

@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 
+from automations.dunning_rules import dunning_key, threshold_reached
 from automations.models import (
     Appointment,
     AutomationDispatch,
@@ -11,8 +12,7 @@ from automations.models import (
     DailySnapshot,
     Invoice,
 )
-from automations.services.dunning import dunning_key, threshold_reached
-from automations.services.reminders import (
+from automations.reminder_rules import (
     KINDS,
     reminder_key,
     reminder_kind_due,

@@ -19,7 +19,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from automations import selectors
-from automations.services import analytics, dunning, nurture, reminders, snapshots
+from automations.services import (
+    analytics,
+    dunning,
+    nurture,
+    reminders,
+    retention,
+    snapshots,
+)
 from crm.models import Organization
 
 # Jobs per message on the broker: one service call and one log insert per batch.
@@ -137,6 +144,15 @@ def snapshot(org_id: int, date: str) -> dict | None:
         return None
     row = snapshots.snapshot_compute(organization_id=org_id, day=_parse_date(date))
     return {"org_id": org_id, "date": date, "messages_sent": row.messages_sent}
+
+
+@shared_task(name="automations.purge_messages", **JOB)
+def purge_messages() -> dict | None:
+    """Beat, 03:00 (after the snapshots): delete messages past retention."""
+    purged = retention.messages_retire(now=timezone.now())
+    return (
+        None if purged is None else {"logs": purged.logs, "receipts": purged.receipts}
+    )
 
 
 @shared_task(name="automations.campaign_hourly_stats", **JOB)

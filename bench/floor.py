@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # A copy of the team's ../shared/bench/floor.py, for a clone that has no ../shared beside it
-# (CI elsewhere, a user's machine). campaigns/benchmark.py prefers the shared one.
+# (CI elsewhere, a user's machine). bench/benchmark.py prefers the shared one.
 """The database floor of a campaign: the least Postgres work that sending to N leads needs.
 
 It does, with raw SQL from one connection and the fastest plain methods, what any campaign

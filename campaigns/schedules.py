@@ -82,6 +82,15 @@ SCHEDULES = (
         description="Yesterday's KPIs per organization; a rerun replaces them.",
     ),
     Schedule(
+        "Delete messages past retention",
+        "automations.purge_messages",
+        crontab="0 3 * * *",
+        description=(
+            "Deletes final messages and receipts older than MESSAGING_RETENTION_DAYS "
+            "(off at 0), once the daily snapshots have counted their days."
+        ),
+    ),
+    Schedule(
         "Campaign hourly analytics",
         "automations.campaign_hourly_stats",
         crontab="5 * * * *",

@@ -12,13 +12,6 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     expected = campaign.total_leads or 0
     if dispatch is None:
         return {"status": campaign.status, "audience": expected, "progress": 0.0}
-    final = (
-        dispatch.delivered
-        + dispatch.failed
-        + dispatch.skipped
-        + dispatch.cancelled
-        + dispatch.no_receipt
-    )
     return {
         "status": campaign.status,
         "audience": dispatch.audience,
@@ -33,8 +26,24 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "retried": retried_count(dispatch_id=dispatch.pk),
         "cost": dispatch.cost,
         "dead_chunks": campaign.chunks.filter(status=CampaignChunk.Status.DEAD).count(),
-        "progress": round(final / expected, 4) if expected else 1.0,
+        "progress": campaign_progress(campaign=campaign),
     }
+
+
+def campaign_progress(*, campaign: Campaign) -> float:
+    """The share of the audience whose message is final (1.0 for no audience)."""
+    dispatch = campaign.dispatch
+    expected = campaign.total_leads or 0
+    if dispatch is None:
+        return 0.0
+    final = (
+        dispatch.delivered
+        + dispatch.failed
+        + dispatch.skipped
+        + dispatch.cancelled
+        + dispatch.no_receipt
+    )
+    return round(final / expected, 4) if expected else 1.0
 
 
 def campaign_chunking(*, campaign: Campaign) -> dict:

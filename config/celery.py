@@ -75,7 +75,7 @@ def _gc_tuned_for_batches(**kwargs) -> None:
 
 
 if os.environ.get("CRM_BENCH_PROBE_URL"):
-    # The benchmark's per-worker counters (campaigns.benchmark); off otherwise.
-    from config.bench_probe import probe_install
+    # The benchmark's per-worker counters (bench.benchmark); off otherwise.
+    from bench.probe import probe_install
 
     probe_install()

@@ -1,7 +1,8 @@
 """Messages, dispatches and receipts in the admin: looked at, filtered and retried.
 
 Everything here is written by the pipeline, so nothing is edited by hand; the one
-write is the retry action, which calls the recovery service.
+write is the retry action, which calls the recovery service. The lead page, with
+its message history, is registered here too (LeadWithMessagesAdmin says why).
 """
 
 from django import forms
@@ -16,12 +17,14 @@ from crm.admin_scoping import (
     ReadOnlyAdmin,
     request_organization,
 )
+from crm.models import Lead
 from messaging.models import (
     CommunicationLog,
     DeliveryReceipt,
     Dispatch,
     InboundReply,
     LogStatus,
+    RetiredCounts,
 )
 from messaging.services.recovery import logs_retry_failed
 
@@ -121,6 +124,26 @@ class DispatchAdmin(ReadOnlyAdmin):
     list_filter = ["status", "channel", "organization"]
     list_select_related = ["organization"]
     search_fields = ["label"]
+
+
+@admin.register(RetiredCounts)
+class RetiredCountsAdmin(ReadOnlyAdmin):
+    """What each dispatch's messages deleted by retention counted."""
+
+    organization_path = "dispatch__organization"
+    list_display = [
+        "dispatch",
+        "audience",
+        "skipped",
+        "sent",
+        "delivered",
+        "failed",
+        "no_receipt",
+        "cancelled",
+        "cost",
+    ]
+    list_select_related = ["dispatch"]
+    search_fields = ["dispatch__label"]
 
 
 @admin.register(CommunicationLog)
@@ -273,5 +296,15 @@ class LeadMessageInline(admin.TabularInline):
         return True  # the lead's own page decides who sees it
 
 
-# crm may not import messaging, so the history inline is added to the lead page here.
-LeadAdmin.inlines = [*LeadAdmin.inlines, LeadMessageInline]
+class LeadWithMessagesAdmin(LeadAdmin):
+    """crm's lead page with the lead's message history below it.
+
+    crm may not import messaging, so crm registers the lead page without the
+    history and messaging, which may read crm, registers this one in its place.
+    """
+
+    inlines = [*LeadAdmin.inlines, LeadMessageInline]
+
+
+admin.site.unregister(Lead)
+admin.site.register(Lead, LeadWithMessagesAdmin)

@@ -75,6 +75,31 @@ class Dispatch(models.Model):
         return self.sent - self.delivered - self.undelivered - self.no_receipt
 
 
+class RetiredCounts(models.Model):
+    """What a dispatch's deleted messages counted. Retention deletes old final
+    messages; the dispatch keeps its counters, and they still reconcile with the
+    messages left plus these."""
+
+    dispatch = models.OneToOneField(
+        Dispatch, on_delete=models.CASCADE, primary_key=True, related_name="retired"
+    )
+    audience = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    undelivered = models.PositiveIntegerField(default=0)
+    no_receipt = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+
+    class Meta:
+        verbose_name_plural = "retired counts"
+
+    def __str__(self) -> str:
+        return f"{self.dispatch_id}: {self.audience} deleted"
+
+
 class LogStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROCESSING = "processing", "Processing"

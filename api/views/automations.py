@@ -5,7 +5,6 @@ reminders or dunning notices still waiting for an appointment or invoice that no
 longer needs them.
 """
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -19,7 +18,6 @@ from api.serializers_automations import (
     NurtureSequenceSerializer,
     SegmentEnrollSerializer,
 )
-from api.services.automations import sequence_save
 from api.views.base import OrganizationScoped
 from automations.models import (
     Appointment,
@@ -28,7 +26,7 @@ from automations.models import (
     Invoice,
     NurtureSequence,
 )
-from automations.services import dunning, nurture, reminders
+from automations.services import dunning, nurture, reminders, sequences
 
 
 class _Editable(
@@ -55,18 +53,9 @@ class AppointmentViewSet(_Editable):
         )
 
     def perform_update(self, serializer):
-        appointment, fields = serializer.instance, dict(serializer.validated_data)
-        starts_at = fields.pop("starts_at", None)
-        with transaction.atomic():
-            if starts_at is not None and starts_at != appointment.starts_at:
-                reminders.appointment_reschedule(
-                    appointment=appointment, starts_at=starts_at
-                )
-            if fields:
-                for name, value in fields.items():
-                    setattr(appointment, name, value)
-                appointment.full_clean(exclude=["organization"])
-                appointment.save(update_fields=[*fields, "updated_at"])
+        serializer.instance = reminders.appointment_update(
+            appointment=serializer.instance, **serializer.validated_data
+        )
 
     @extend_schema(request=None, responses=AppointmentSerializer)
     @action(detail=True, methods=["post"], filter_backends=[])
@@ -119,12 +108,12 @@ class NurtureSequenceViewSet(OrganizationScoped, viewsets.ModelViewSet):
         return self.scoped(NurtureSequence.objects.prefetch_related("steps"))
 
     def perform_create(self, serializer):
-        serializer.instance = sequence_save(
+        serializer.instance = sequences.sequence_save(
             organization=self.organization, **serializer.validated_data
         )
 
     def perform_update(self, serializer):
-        serializer.instance = sequence_save(
+        serializer.instance = sequences.sequence_save(
             organization=self.organization,
             sequence=serializer.instance,
             **serializer.validated_data,

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from automations.dunning_rules import dunning_key, dunning_message
 from automations.models import AutomationDispatch, Invoice
 from automations.services.outbox import (
     automation_dispatch_id,
@@ -24,28 +25,6 @@ from messaging.services.logs import logs_cancel_pending
 
 class InvoiceStateError(Exception):
     """The invoice's status does not allow what was asked."""
-
-
-def dunning_key(*, invoice_id: int, threshold: int) -> str:
-    return f"inv{invoice_id}-d{threshold}"
-
-
-def threshold_reached(*, days_overdue: int, thresholds: list[int]) -> int | None:
-    reached = [days for days in thresholds if days <= days_overdue]
-    return max(reached) if reached else None
-
-
-def dunning_message(*, job: dict, number: str, first_name: str) -> str:
-    greeting = f"Hi {first_name}, your" if first_name else "Your"
-    invoice = f"invoice {number}" if number else "invoice"
-    days = job["days_overdue"]
-    text = (
-        f"{greeting} {invoice} of {job['amount']} {job['currency']} is {days} "
-        f"day{'s' if days != 1 else ''} overdue."
-    )
-    if job["payment_link"]:
-        text += f" Pay here: {job['payment_link']}"
-    return text
 
 
 EDITABLE_FIELDS = frozenset(

@@ -22,6 +22,7 @@ from automations.services.outbox import (
 from campaigns.personalization import compile_template, format_amount, render
 from crm.models import Lead, Segment
 from crm.selectors import segment_leads
+from messaging.services.logs import NewLog
 from messaging.sql import insert_ignoring_conflicts
 
 # Enrollments advanced per run of the periodic task; the rest wait for the next.
@@ -272,35 +273,44 @@ def nurture_send_steps(*, org_id: int, jobs: list[dict]) -> int:
             if enrollment.lead.is_opted_out(job["channel"]):
                 _finish(enrollment, now, exit_reason=Enrollment.ExitReason.OPTED_OUT)
                 continue
-            personalized = _Personalized(**job["personalization"])
-            message = lead_message(
-                lead=enrollment.lead,
-                channel=job["channel"],
-                dedupe_key=f"enr{enrollment.pk}-s{step.position}",
-                body=render(compile_template(job["template"]), personalized),
-                subject=(
-                    render(compile_template(job["subject"]), personalized)
-                    if job["subject"]
-                    else ""
-                ),
-            )
             key = (enrollment.sequence_id, job["channel"])
-            by_sequence.setdefault(key, []).append(message)
-            enrollment.current_step = step.position
-            following = _next_step(steps, enrollment)
-            if following is None:
-                _finish(enrollment, now)
-            else:
-                enrollment.next_run_at = now + following.delay
-                enrollment.save(
-                    update_fields=["current_step", "next_run_at", "updated_at"]
-                )
+            by_sequence.setdefault(key, []).append(_step_message(enrollment, job))
+            _move_on(enrollment, steps, step, now)
         for (sequence_id, channel), messages in by_sequence.items():
             dispatch_id = sequence_dispatch_id(sequence_id=sequence_id, channel=channel)
             sent += messages_queue(
                 dispatch_id=dispatch_id, channel=channel, messages=messages
             )
     return sent
+
+
+def _step_message(enrollment: Enrollment, job: dict) -> NewLog:
+    """The job's step, rendered for the lead from the job's personalization."""
+    personalized = _Personalized(**job["personalization"])
+    return lead_message(
+        lead=enrollment.lead,
+        channel=job["channel"],
+        dedupe_key=f"enr{enrollment.pk}-s{job['sequence_step']}",
+        body=render(compile_template(job["template"]), personalized),
+        subject=(
+            render(compile_template(job["subject"]), personalized)
+            if job["subject"]
+            else ""
+        ),
+    )
+
+
+def _move_on(
+    enrollment: Enrollment, steps: dict, step: NurtureStep, now: datetime
+) -> None:
+    """The step is sent: the enrollment waits for the next, or is completed."""
+    enrollment.current_step = step.position
+    following = _next_step(steps, enrollment)
+    if following is None:
+        _finish(enrollment, now)
+    else:
+        enrollment.next_run_at = now + following.delay
+        enrollment.save(update_fields=["current_step", "next_run_at", "updated_at"])
 
 
 def _finish(enrollment: Enrollment, now: datetime, *, exit_reason: str = "") -> None:

@@ -7,9 +7,8 @@ late scan inserts nothing the second time, and a rescheduled appointment is remi
 of its new time only.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -17,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from automations.models import Appointment, AutomationDispatch
+from automations.reminder_rules import KINDS, reminder_key, reminder_kind_due
 from automations.services.outbox import (
     automation_dispatch_id,
     lead_message,
@@ -26,54 +26,8 @@ from crm.models import Lead, Organization
 from messaging.services.logs import logs_cancel_pending
 
 
-@dataclass(frozen=True)
-class ReminderKind:
-    name: str
-    before: timedelta
-
-
-# Latest first. A kind is due from `before` ahead of the appointment until the next
-# kind is due (or the appointment starts): a scan that runs late still catches up,
-# but never sends a 24 h reminder once the 3 h one is due, and never one for an
-# appointment that has begun. So an appointment booked 2 hours ahead gets the 3 h
-# reminder only.
-KINDS = (
-    ReminderKind("24h", timedelta(hours=24)),
-    ReminderKind("3h", timedelta(hours=3)),
-)
-_BY_NAME = {kind.name: kind for kind in KINDS}
-
-
 class AppointmentStateError(Exception):
     """The appointment's status does not allow what was asked."""
-
-
-def reminder_key(*, appointment_id: int, kind: str, starts_at: datetime) -> str:
-    return f"appt{appointment_id}-{kind}-{int(starts_at.timestamp())}"
-
-
-def reminder_kind_due(*, starts_at: datetime, now: datetime) -> ReminderKind | None:
-    """The one kind whose window holds `now`, if any."""
-    until = starts_at
-    for kind in reversed(KINDS):
-        if starts_at - kind.before <= now < until:
-            return kind
-        until = starts_at - kind.before
-    return None
-
-
-def reminder_message(*, appointment: Appointment, lead: Lead) -> str:
-    """The reminder's text, with the time in the lead's own time zone when known."""
-    try:
-        zone = ZoneInfo(lead.timezone) if lead.timezone else None
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = None
-    local = timezone.localtime(appointment.starts_at, zone)
-    first_name = (lead.name or "").split()[0] if (lead.name or "").strip() else ""
-    greeting = f"Hi {first_name}, a" if first_name else "A"
-    where = f" at {appointment.location}" if appointment.location else ""
-    when = local.strftime("%a %d %b at %H:%M")
-    return f"{greeting} reminder: {appointment.title} on {when}{where}."
 
 
 def appointment_create(
@@ -117,6 +71,22 @@ def appointment_reschedule(
         _cancel_pending_reminders(appointment)
         appointment.starts_at = starts_at
         appointment.save(update_fields=["starts_at", "updated_at"])
+    return appointment
+
+
+def appointment_update(*, appointment: Appointment, **fields: Any) -> Appointment:
+    """Change the given fields, and only those. A new `starts_at` goes through
+    appointment_reschedule, so reminders of the old time still waiting are
+    cancelled; ValidationError names the fields at fault."""
+    starts_at = fields.pop("starts_at", None)
+    with transaction.atomic():
+        if starts_at is not None and starts_at != appointment.starts_at:
+            appointment_reschedule(appointment=appointment, starts_at=starts_at)
+        if fields:
+            for name, value in fields.items():
+                setattr(appointment, name, value)
+            appointment.full_clean(exclude=["organization"])
+            appointment.save(update_fields=[*fields, "updated_at"])
     return appointment
 
 

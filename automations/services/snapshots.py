@@ -47,20 +47,7 @@ def snapshot_compute(*, organization_id: int, day: date) -> DailySnapshot:
         .exclude(status=Appointment.Status.CANCELLED)
         .count()
     )
-    invoices = Invoice.objects.filter(organization_id=organization_id).aggregate(
-        revenue=Sum(
-            "amount",
-            filter=Q(status=Invoice.Status.PAID, paid_at__gte=start, paid_at__lt=end),
-        ),
-        overdue=Sum(
-            "amount",
-            filter=Q(due_date__lt=day)
-            & (
-                Q(status=Invoice.Status.OPEN)
-                | Q(status=Invoice.Status.PAID, paid_at__gte=end)
-            ),
-        ),
-    )
+    invoices = _invoice_sums(organization_id=organization_id, day=day)
     finished = logs["delivered"] + logs["failed"]
     rate = (
         (Decimal(logs["delivered"]) / finished).quantize(Decimal("0.0001"))
@@ -84,3 +71,22 @@ def snapshot_compute(*, organization_id: int, day: date) -> DailySnapshot:
         },
     )
     return snapshot
+
+
+def _invoice_sums(*, organization_id: int, day: date) -> dict:
+    """Revenue paid during the day, and the amount open and past due at its end."""
+    start, end = day_bounds(day)
+    return Invoice.objects.filter(organization_id=organization_id).aggregate(
+        revenue=Sum(
+            "amount",
+            filter=Q(status=Invoice.Status.PAID, paid_at__gte=start, paid_at__lt=end),
+        ),
+        overdue=Sum(
+            "amount",
+            filter=Q(due_date__lt=day)
+            & (
+                Q(status=Invoice.Status.OPEN)
+                | Q(status=Invoice.Status.PAID, paid_at__gte=end)
+            ),
+        ),
+    )

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "campaigns",
     "automations",
     "api",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -206,9 +207,9 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
     "CELERY_WORKER_MAX_MEMORY_PER_CHILD", 250_000
 )
 # Celery's Django fixup closes the database connection around every task unless
-# this is set; a new connection costs ~16 ms here, 9% of worker time in a benchmark.
-# config.celery instead keeps it CONN_MAX_AGE, dropping broken ones, as Django does
-# between requests; the fixup still recycles it every this many tasks.
+# this is set; a new connection costs ~16 ms, 9% of a worker's time
+# (docs/performance.md). config.celery keeps it CONN_MAX_AGE, dropping broken ones,
+# as Django does between requests; the fixup recycles it every this many tasks.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -220,6 +221,26 @@ if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
+
+# --- Cache ----------------------------------------------------------------------
+# The API's throttles count in the cache, so every web process must share it to
+# count one client's requests together: CACHE_URL (redis://...) names it. Unset,
+# each process keeps its own in memory (development and tests); production then
+# takes the monitoring or broker Redis.
+CACHE_URL = env_str("CACHE_URL", "")
+
+
+def cache_settings(url: str) -> dict:
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "crm-cache",
+    }
+
+
+CACHES = {"default": cache_settings(CACHE_URL)}
 
 # --- The CRM --------------------------------------------------------------------
 CRM_DEFAULT_PHONE_REGION = env_str("CRM_DEFAULT_PHONE_REGION", "US")
@@ -235,6 +256,10 @@ MESSAGING_MAX_ATTEMPTS = env_int("MESSAGING_MAX_ATTEMPTS", 3)
 MESSAGING_RETRY_BASE_SECONDS = env_float("MESSAGING_RETRY_BASE_SECONDS", 30.0)
 MESSAGING_RETRY_MAX_SECONDS = env_float("MESSAGING_RETRY_MAX_SECONDS", 1800.0)
 MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
+# Final messages (and their receipts) are deleted this many days after their last
+# change, once the daily snapshots counted them; 0 keeps them for ever.
+MESSAGING_RETENTION_DAYS = env_int("MESSAGING_RETENTION_DAYS", 0)
+MESSAGING_RETENTION_MAX_PER_RUN = env_int("MESSAGING_RETENTION_MAX_PER_RUN", 1_000_000)
 # A message sent this long ago with no receipt is final: `no_receipt`.
 MESSAGING_RECEIPT_TIMEOUT_SECONDS = env_int(
     "MESSAGING_RECEIPT_TIMEOUT_SECONDS", 72 * 3600

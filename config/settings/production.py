@@ -3,6 +3,12 @@
 from config.env import env_bool, env_int, env_str
 from config.secret_policy import refuse_development_secrets, secret_setting_names
 from config.settings.base import *  # noqa: F403
+from config.settings.base import (
+    CACHE_URL,
+    CELERY_BROKER_URL,
+    MONITORING_REDIS_URL,
+    cache_settings,
+)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -10,6 +16,15 @@ SECRET_KEY = env_str("SECRET_KEY")
 refuse_development_secrets(
     {name: globals()[name] for name in secret_setting_names(list(globals()))}
 )
+
+# Throttles must count across every web process: a shared cache unless one is named.
+if not CACHE_URL:
+    on_redis = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    CACHES = {
+        "default": cache_settings(
+            MONITORING_REDIS_URL or (CELERY_BROKER_URL if on_redis else "")
+        )
+    }
 
 # collectstatic compresses the files and names each by its content's hash, so
 # browsers may cache them for ever (whitenoise serves them so).

@@ -9,7 +9,13 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from crm.models import Organization
-from messaging.models import PENDING_DUE, CommunicationLog, Dispatch, LogStatus
+from messaging.models import (
+    PENDING_DUE,
+    CommunicationLog,
+    Dispatch,
+    LogStatus,
+    RetiredCounts,
+)
 
 COUNTERS = (
     "audience",
@@ -199,28 +205,38 @@ class Reconciliation:
         }
 
 
-def dispatch_count_logs(*, dispatch_id: int) -> dict:
-    """The counters as a count over the logs: the truth the stored ones must equal."""
-    logs = CommunicationLog.objects.filter(dispatch_id=dispatch_id)
-    counted = logs.aggregate(
-        audience=Count("id"),
-        skipped=Count("id", filter=Q(status=LogStatus.SKIPPED)),
-        pending=Count(
+def log_counters() -> dict:
+    """The aggregates that count logs into a dispatch's counters (and cost)."""
+    return {
+        "audience": Count("id"),
+        "skipped": Count("id", filter=Q(status=LogStatus.SKIPPED)),
+        "pending": Count(
             "id", filter=Q(status__in=[LogStatus.PENDING, LogStatus.PROCESSING])
         ),
-        sent=Count("id", filter=Q(sent_at__isnull=False)),
-        delivered=Count("id", filter=Q(status=LogStatus.DELIVERED)),
-        failed=Count("id", filter=Q(status=LogStatus.FAILED)),
-        undelivered=Count(
+        "sent": Count("id", filter=Q(sent_at__isnull=False)),
+        "delivered": Count("id", filter=Q(status=LogStatus.DELIVERED)),
+        "failed": Count("id", filter=Q(status=LogStatus.FAILED)),
+        "undelivered": Count(
             "id", filter=Q(status=LogStatus.FAILED, sent_at__isnull=False)
         ),
-        no_receipt=Count("id", filter=Q(status=LogStatus.NO_RECEIPT)),
-        cancelled=Count("id", filter=Q(status=LogStatus.CANCELLED)),
-        cost=Sum("cost"),
-    )
+        "no_receipt": Count("id", filter=Q(status=LogStatus.NO_RECEIPT)),
+        "cancelled": Count("id", filter=Q(status=LogStatus.CANCELLED)),
+        "cost": Sum("cost"),
+    }
+
+
+def dispatch_count_logs(*, dispatch_id: int) -> dict:
+    """The counters as a count over the logs, and over those retention deleted: the
+    truth the stored ones must equal."""
+    logs = CommunicationLog.objects.filter(dispatch_id=dispatch_id)
+    counted = logs.aggregate(**log_counters())
     # SQLite sums decimals as floats: round back to the stored precision.
     places = Dispatch._meta.get_field("cost").decimal_places
     counted["cost"] = Decimal(counted["cost"] or 0).quantize(Decimal(1).scaleb(-places))
+    retired = RetiredCounts.objects.filter(dispatch_id=dispatch_id).first()
+    if retired is not None:
+        for name in counted:
+            counted[name] += getattr(retired, name, 0)
     return counted
 
 

@@ -1,19 +1,13 @@
 """Admin fixtures: a marketer of one organization, an operator (superuser), data."""
 
 import pytest
-from django.utils import timezone
 
 from crm.models import Membership
-from messaging.models import LogStatus
-from tests.campaigns.factories import CampaignFactory, CommunicationLogFactory
 from tests.crm.factories import (
-    LeadFactory,
     MembershipFactory,
     OrganizationFactory,
     UserFactory,
 )
-
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 
 
 @pytest.fixture
@@ -41,40 +35,3 @@ def operator_client(client, db):
 @pytest.fixture
 def other_organization(db):
     return OrganizationFactory()
-
-
-def logs_for(campaign, *, statuses: dict[str, int], error_code: str = "spam"):
-    """Logs in the campaign's dispatch: `statuses` says how many of each status."""
-    now = timezone.now()
-    logs = []
-    for status, count in statuses.items():
-        for _ in range(count):
-            stamps = {}
-            if status in (LogStatus.SENT, LogStatus.DELIVERED):
-                stamps["sent_at"] = now
-            if status == LogStatus.DELIVERED:
-                stamps["delivered_at"] = now
-            if status == LogStatus.FAILED:
-                stamps.update(failed_at=now, error_code=error_code, attempts=3)
-            logs.append(
-                CommunicationLogFactory(
-                    dispatch=campaign.dispatch,
-                    lead=LeadFactory(organization=campaign.organization),
-                    status=status,
-                    **stamps,
-                )
-            )
-    return logs
-
-
-def launched_campaign(organization, **fields):
-    """A campaign with its dispatch, as launch leaves it (no broker involved)."""
-    from tests.campaigns.factories import DispatchFactory
-
-    return CampaignFactory(
-        organization=organization,
-        dispatch=DispatchFactory(organization=organization),
-        status="running",
-        total_leads=fields.pop("total_leads", 0),
-        **fields,
-    )

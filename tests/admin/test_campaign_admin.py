@@ -5,12 +5,11 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.admin import CampaignAdmin
+from campaigns.admin.campaign import CampaignAdmin
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import lifecycle
 from crm.models import Membership
 from messaging.models import LogStatus
-from tests.admin.conftest import EVERYONE, launched_campaign, logs_for
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import (
     LeadFactory,
@@ -18,6 +17,7 @@ from tests.crm.factories import (
     SegmentFactory,
     UserFactory,
 )
+from tests.support.campaigns import EVERYONE, launched_campaign, logs_for
 from vendors.sms import sms_segments
 
 pytestmark = pytest.mark.django_db

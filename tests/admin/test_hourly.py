@@ -10,7 +10,7 @@ from django.utils import timezone
 from automations.dashboard import campaign_hourly
 from automations.models import CampaignHourlyStat
 from messaging.models import LogStatus
-from tests.admin.conftest import launched_campaign, logs_for
+from tests.support.campaigns import launched_campaign, logs_for
 
 pytestmark = pytest.mark.django_db
 

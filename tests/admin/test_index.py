@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from automations.models import DailySnapshot
 from messaging.models import LogStatus
-from tests.admin.conftest import launched_campaign, logs_for
 from tests.crm.factories import LeadFactory
+from tests.support.campaigns import launched_campaign, logs_for
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from crm.models import Lead
 from messaging.admin import LEAD_HISTORY_SHOWN
-from tests.admin.conftest import launched_campaign, logs_for
 from tests.crm.factories import LeadFactory, UserFactory
+from tests.support.campaigns import launched_campaign, logs_for
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from django.utils import timezone
 from campaigns.models import CampaignChunk
 from messaging.models import DeliveryReceipt, LogStatus
 from messaging.services.inbound import inbound_handle
-from tests.admin.conftest import launched_campaign, logs_for
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
+from tests.support.campaigns import launched_campaign, logs_for
 from vendors.base import InboundMessage
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from automations.models import (
 )
 from campaigns.models import CampaignChunk
 from messaging.models import DeliveryReceipt
-from tests.admin.conftest import launched_campaign, logs_for
 from tests.crm.factories import LeadFactory, SegmentFactory
+from tests.support.campaigns import launched_campaign, logs_for
 
 pytestmark = pytest.mark.django_db
 

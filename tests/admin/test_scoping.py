@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from crm.models import Membership
-from tests.admin.conftest import launched_campaign, logs_for
 from tests.crm.factories import LeadFactory, MembershipFactory, UserFactory
+from tests.support.campaigns import launched_campaign, logs_for
 
 pytestmark = pytest.mark.django_db
 

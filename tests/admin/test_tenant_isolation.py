@@ -19,7 +19,6 @@ from automations.models import AutomationDispatch, CampaignHourlyStat, DailySnap
 from campaigns.models import CampaignChunk
 from crm.models import Membership
 from messaging.models import DeliveryReceipt, InboundReply, LogStatus
-from tests.admin.conftest import launched_campaign
 from tests.automations.factories import (
     AppointmentFactory,
     EnrollmentFactory,
@@ -27,7 +26,6 @@ from tests.automations.factories import (
     NurtureSequenceFactory,
     NurtureStepFactory,
 )
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import (
     LeadFactory,
     MembershipFactory,
@@ -35,6 +33,8 @@ from tests.crm.factories import (
     SegmentFactory,
     UserFactory,
 )
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
+from tests.support.campaigns import launched_campaign
 
 pytestmark = pytest.mark.django_db
 

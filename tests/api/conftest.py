@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from crm.models import Membership
 from tests.crm.factories import MembershipFactory, OrganizationFactory
-from tests.integration.conftest import (  # noqa: F401 (the end-to-end test's)
+from tests.support.workers import (  # noqa: F401 (the end-to-end test's)
     clean_broker,
     start_workers,
 )

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from crm.models import Membership
 from tests.crm.factories import MembershipFactory, UserFactory
-from tests.integration.conftest import beat_duties, wait_for
+from tests.support.workers import beat_duties, wait_for
 
 pytestmark = pytest.mark.integration
 LEADS = 60

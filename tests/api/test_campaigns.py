@@ -90,7 +90,9 @@ def test_another_organizations_segment_cannot_be_used(api, other_org):
     assert "segment" in response.json()
 
 
-def test_launch_pause_resume_cancel(api, segment, django_capture_on_commit_callbacks):
+def test_a_campaign_is_launched_paused_resumed_and_cancelled_through_the_api(
+    api, segment, django_capture_on_commit_callbacks
+):
     campaign_id = create(api, segment, chunk_size=2).json()["id"]
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -137,7 +139,9 @@ def test_a_chunk_size_above_a_lowered_maximum_launches_as_shown(api, segment, se
     assert response.json()["chunking"] == shown
 
 
-def test_stats_carry_progress(api, segment):
+def test_a_launched_campaigns_stats_carry_its_status_progress_and_counters(
+    api, segment
+):
     campaign_id = create(api, segment).json()["id"]
     api.post(f"/api/campaigns/{campaign_id}/launch")
 

@@ -4,10 +4,10 @@ import pytest
 
 from campaigns.models import Campaign
 from tests.crm.factories import SegmentFactory
+from tests.support.campaigns import EVERYONE
 
 pytestmark = pytest.mark.django_db
 
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 SMS_LIMIT = 1600
 
 

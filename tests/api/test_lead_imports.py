@@ -15,7 +15,7 @@ from api.models import LeadImport, LeadImportChunk
 from api.services import lead_imports
 from api.services.lead_imports import lead_import_run, lead_import_sweep
 from crm.models import Lead
-from tests.crm.csv_strategies import any_csv_bytes
+from tests.support.csv_strategies import any_csv_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -90,7 +90,7 @@ def test_leads_are_filtered_and_searched(api, org):
     assert [lead["name"] for lead in by_search] == ["Alan Turing"]
 
 
-def test_lists_page_by_cursor(api, org):
+def test_lead_lists_page_by_cursor_without_repeating_a_lead(api, org):
     LeadFactory.create_batch(5, organization=org)
 
     first = api.get("/api/leads", {"page_size": 2}).json()

@@ -3,11 +3,8 @@
 import pytest
 
 from messaging.models import DeliveryReceipt, LogStatus
-from tests.campaigns.factories import (
-    CampaignFactory,
-    CommunicationLogFactory,
-    DispatchFactory,
-)
+from tests.campaigns.factories import CampaignFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 pytestmark = pytest.mark.django_db
 

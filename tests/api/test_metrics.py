@@ -1,23 +1,14 @@
 """/metrics: behind a bearer token, and counting messages as the dispatches do."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from config.queues import Queue
-from tests.campaigns.factories import DispatchFactory
+from tests.messaging.factories import DispatchFactory
+from tests.support.operations import samples
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "scrape-token-for-tests"
-
-
-def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    """{(sample name, its labels): value} of a scrape."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def scrape(client, **headers):

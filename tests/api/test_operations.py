@@ -4,14 +4,15 @@ import time
 
 import pytest
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from api import monitoring
 from campaigns.models import CampaignChunk
 from messaging.models import Dispatch
-from tests.admin.conftest import launched_campaign
 from tests.crm.factories import UserFactory
+from tests.support.campaigns import launched_campaign
+from tests.support.operations import beat_ran
 
 pytestmark = pytest.mark.django_db
 
@@ -22,18 +23,6 @@ def monitor_store(monkeypatch):
     store = monitoring._MemoryStore()
     monkeypatch.setattr(monitoring, "store", lambda: store)
     return store
-
-
-def beat_ran(seconds_ago: float) -> None:
-    every, _ = IntervalSchedule.objects.get_or_create(every=10, period="seconds")
-    PeriodicTask.objects.update_or_create(
-        name="api test tick",
-        defaults={
-            "task": "messaging.send_due",
-            "interval": every,
-            "last_run_at": timezone.now() - timezone.timedelta(seconds=seconds_ago),
-        },
-    )
 
 
 def test_health_is_200_when_every_part_is_up(monitor_store):

@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
 from api import monitoring
 from config.wsgi import application
 from crm.models import Membership
-from tests.api.test_operations import beat_ran
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, MembershipFactory, SegmentFactory
+from tests.support.operations import beat_ran
 
 # 15 examples of each of ~60 operations: about 2.5 minutes, of which ~50 s is the
 # database flush after each operation (the app must commit, as in production).

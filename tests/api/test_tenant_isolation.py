@@ -19,8 +19,9 @@ from tests.automations.factories import (
     InvoiceFactory,
     NurtureSequenceFactory,
 )
-from tests.campaigns.factories import CampaignFactory, CommunicationLogFactory
+from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,11 @@ from rest_framework.test import APIClient
 
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from messaging.services.receipts import receipts_process
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from vendors.base import InboundMessage, Receipt
-from vendors.simulator import WEBHOOK_TOLERANCE_SECONDS, SimulatorAdapter
+from vendors.simulator import SimulatorAdapter
+from vendors.simulator_callbacks import WEBHOOK_TOLERANCE_SECONDS
 from vendors.simulator_store import MemoryStore
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from vendors.simulator import SIGNATURE_HEADER, TIMESTAMP_HEADER, SimulatorAdapter
+from vendors.simulator import SimulatorAdapter
+from vendors.simulator_callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from vendors.simulator_store import MemoryStore
 
 pytestmark = pytest.mark.django_db

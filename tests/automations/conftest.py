@@ -8,7 +8,7 @@ import time_machine
 from config.celery import app as celery_app
 
 # The real workers of the integration tests, for the beat integration test here.
-from tests.integration.conftest import clean_broker, start_workers  # noqa: F401
+from tests.support.workers import clean_broker, start_workers  # noqa: F401
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from automations.services.analytics import campaign_hourly_stats_refresh
 from automations.tasks import campaign_hourly_stats
 from messaging.models import CommunicationLog
 from messaging.services.dispatches import dispatch_create
-from tests.campaigns.factories import CampaignFactory, CommunicationLogFactory
+from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory
 
 pytestmark = pytest.mark.django_db
 

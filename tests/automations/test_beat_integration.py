@@ -18,7 +18,7 @@ from django_celery_results.models import TaskResult
 
 from messaging.models import CommunicationLog, LogStatus
 from tests.automations.factories import AppointmentFactory
-from tests.integration.conftest import OUTPUT_DIR, wait_for
+from tests.support.workers import OUTPUT_DIR, wait_for
 
 pytestmark = pytest.mark.integration
 

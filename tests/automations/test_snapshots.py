@@ -15,8 +15,8 @@ from automations.tasks import snapshot, snapshot_all
 from crm.models import Lead
 from messaging.models import CommunicationLog
 from tests.automations.factories import AppointmentFactory, InvoiceFactory
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +178,7 @@ def test_the_nightly_task_snapshots_yesterday_for_every_organization(clock, eage
     }
 
 
-def test_run_snapshots_for_a_date_and_a_backfill(clock):
+def test_run_snapshots_fills_a_date_backfills_once_and_refuses_a_bad_date(clock):
     organization = OrganizationFactory()
     today = timezone.localdate()
 

@@ -10,7 +10,7 @@ from automations.selectors import reminders_due
 from automations.tasks import scan_dunning, scan_reminders
 from messaging.models import CommunicationLog
 from tests.automations.factories import AppointmentFactory, InvoiceFactory
-from tests.integration.conftest import wait_for
+from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.integration
 

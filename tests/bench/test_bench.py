@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from crm.benchmark import IMPORT_ORGANIZATION_SLUG, PREVIEW_RULES
+from bench.crm_figures import IMPORT_ORGANIZATION_SLUG, PREVIEW_RULES
 from crm.models import Lead
 
 pytestmark = pytest.mark.integration

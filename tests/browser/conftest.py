@@ -1,3 +1,3 @@
 """The browser tests run a real worker, as the integration tests do."""
 
-from tests.integration.conftest import clean_broker, start_workers  # noqa: F401
+from tests.support.workers import clean_broker, start_workers  # noqa: F401

@@ -19,7 +19,7 @@ from campaigns.models import Campaign
 from crm.models import Membership
 from messaging.services.dispatches import dispatch_count_logs
 from tests.crm.factories import LeadFactory, MembershipFactory, UserFactory
-from tests.integration.conftest import beat_duties, wait_for
+from tests.support.workers import beat_duties, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -1,13 +1,10 @@
-"""Factories for campaigns and the messaging rows they own."""
+"""Factories for campaigns."""
 
 import factory
-from django.utils import timezone
 
 from campaigns.models import Campaign
 from crm.models import Channel
-from messaging.models import CommunicationLog, Dispatch, LogStatus
-from messaging.services.logs import new_send_id
-from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
+from tests.crm.factories import OrganizationFactory, SegmentFactory
 
 EXAMPLE_TEMPLATE = (
     "Hi {{name}}, you have spent ${{total_spend}} and visited {{visits}} times. "
@@ -25,35 +22,4 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     template = EXAMPLE_TEMPLATE
     segment = factory.SubFactory(
         SegmentFactory, organization=factory.SelfAttribute("..organization")
-    )
-
-
-class DispatchFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Dispatch
-
-    organization = factory.SubFactory(OrganizationFactory)
-    label = factory.Sequence(lambda n: f"Dispatch {n}")
-    channel = Channel.SMS
-
-
-class CommunicationLogFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CommunicationLog
-
-    dispatch = factory.SubFactory(DispatchFactory)
-    lead = factory.SubFactory(
-        LeadFactory, organization=factory.SelfAttribute("..dispatch.organization")
-    )
-    dedupe_key = factory.LazyAttribute(lambda log: str(log.lead.pk))
-    send_id = factory.LazyAttribute(
-        lambda log: new_send_id(scope=log.dispatch.pk, key=log.lead.pk)
-    )
-    channel = Channel.SMS
-    recipient = factory.LazyAttribute(lambda log: log.lead.phone)
-    body = "Hello"
-    status = LogStatus.PENDING
-    # Set only while pending, as the pipeline keeps it.
-    next_attempt_at = factory.LazyAttribute(
-        lambda log: timezone.now() if log.status == LogStatus.PENDING else None
     )

@@ -25,7 +25,7 @@ def test_explicit_chunk_size_wins_over_the_default():
     assert chunk_size_for(audience=100_000, requested=7) == 7
 
 
-def test_maximum_is_a_setting(settings):
+def test_a_raised_maximum_chunk_size_setting_allows_larger_chunks(settings):
     settings.CAMPAIGN_CHUNK_SIZE_MAX = 500
 
     assert chunk_size_for(audience=10, requested=450) == 450

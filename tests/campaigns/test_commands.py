@@ -9,12 +9,12 @@ from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion
 from messaging.models import Dispatch, LogStatus
 from messaging.services.sending import send_due
-from tests.campaigns.test_lifecycle import (
+from tests.support.campaigns import (
     campaign_with_leads,
     expand_all,
     launched_and_chunked,
 )
-from tests.messaging.scripted_vendor import ScriptedVendor, fail
+from tests.support.scripted_vendor import ScriptedVendor, fail
 
 pytestmark = pytest.mark.django_db
 

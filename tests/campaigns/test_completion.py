@@ -17,15 +17,13 @@ from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.sending import send_due
 from tests.campaigns.factories import CampaignFactory
-from tests.campaigns.test_lifecycle import expand_all, launched_and_chunked
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept
-from tests.messaging.test_sending import assert_counters_match_logs
+from tests.support.campaigns import EVERYONE, expand_all, launched_and_chunked
+from tests.support.messaging import assert_counters_match_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept
 from vendors.base import Receipt
 
 pytestmark = pytest.mark.django_db
-
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 
 
 @pytest.fixture

@@ -4,17 +4,17 @@ every rendering, so no lead's data can stop an expansion or a nurture step."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from campaigns.admin import CampaignAdminForm
+from campaigns.admin.forms import CampaignAdminForm
 from campaigns.models import Campaign
 from campaigns.services import expansion, lifecycle
 from crm.models import Channel
 from messaging.models import CommunicationLog, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
+from tests.support.campaigns import EVERYONE
 
 pytestmark = pytest.mark.django_db
 
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 LONG_NAME = "N" * 190
 LONG_SUBJECT = "S" * 190 + " for {{name}}"  # 200 characters as written
 SMS_LIMIT = 1600

@@ -16,35 +16,16 @@ from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.sending import send_due
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept
-from tests.messaging.test_sending import assert_counters_match_logs
+from tests.support.campaigns import (
+    campaign_with_leads,
+    expand_all,
+    launched_and_chunked,
+)
+from tests.support.messaging import assert_counters_match_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept
 from vendors.base import Receipt
 
 pytestmark = pytest.mark.django_db
-
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
-
-
-def campaign_with_leads(count: int, **campaign_fields) -> Campaign:
-    organization = OrganizationFactory()
-    LeadFactory.create_batch(count, organization=organization)
-    segment = SegmentFactory(organization=organization, rules=EVERYONE)
-    return CampaignFactory(
-        organization=organization, segment=segment, **campaign_fields
-    )
-
-
-def launched_and_chunked(count: int, **campaign_fields) -> Campaign:
-    campaign = campaign_with_leads(count, **campaign_fields)
-    lifecycle.campaign_launch(campaign_id=campaign.pk)
-    expansion.campaign_chunk_audience(campaign_id=campaign.pk)
-    campaign.refresh_from_db()
-    return campaign
-
-
-def expand_all(campaign: Campaign) -> None:
-    for job_id in campaign.chunks.values_list("job_id", flat=True):
-        expansion.chunk_expand(job_id=job_id)
 
 
 def test_create_rejects_a_bad_template_naming_the_placeholder():

@@ -19,7 +19,7 @@ def make_lead(**fields) -> Lead:
     return Lead(**{**defaults, **fields})
 
 
-def test_example_template_renders_for_john_doe():
+def test_the_example_template_renders_a_leads_name_spend_and_visits():
     rendered = render(compile_template(EXAMPLE), make_lead())
 
     assert rendered == (
@@ -35,7 +35,7 @@ def test_missing_values_fall_back_to_defaults():
     assert rendered.startswith("Hi Customer, you have spent $0 and visited 0 times")
 
 
-def test_contact_first_name_and_attribute_placeholders():
+def test_contact_first_name_and_attribute_placeholders_render_a_missing_one_empty():
     lead = make_lead(
         phones=["+12025550100", "+12025550101"],
         phone="+12025550100",

@@ -7,7 +7,16 @@ import zipfile
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-PACKAGES = ["config", "crm", "campaigns", "messaging", "vendors", "automations", "api"]
+PACKAGES = [
+    "config",
+    "crm",
+    "campaigns",
+    "messaging",
+    "vendors",
+    "automations",
+    "api",
+    "bench",
+]
 
 
 def source_files() -> set[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 
 from config.secret_policy import secret_setting_names
 
@@ -169,3 +170,22 @@ def test_production_serves_collected_static_files_under_their_hashed_names(tmp_p
     url, status, content_type = result.stdout.split()
     assert re.fullmatch(r"/static/admin/css/base\.[0-9a-f]{12}\.css", url)
     assert (status, content_type) == ("200", "text/css")
+
+
+def test_every_production_process_counts_throttles_in_one_shared_cache():
+    # given production on the suite's Redis as its broker, and no CACHE_URL
+    broker = {
+        **real_secrets(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CACHE_URL": "",
+    }
+    key = f"shared-{secrets.token_hex(4)}"
+    script = "import django; django.setup(); from django.core.cache import cache; "
+
+    # when one process counts a request and another reads the count
+    counted = run_production(["-c", script + f"cache.set('{key}', 1, 60)"], **broker)
+    read = run_production(["-c", script + f"print(cache.get('{key}'))"], **broker)
+
+    # then the second sees the first's count, as two gunicorn workers must
+    assert counted.returncode == 0, counted.stderr
+    assert read.stdout.strip() == "1", read.stderr

@@ -173,7 +173,7 @@ def test_the_precompiled_us_pattern_only_accepts_what_phonenumbers_accepts():
     assert accepted > 5000  # the fast path does serve most numbers
 
 
-def test_normalize_phone_caches_without_caching_errors():
+def test_a_phone_normalized_again_gives_the_same_answer_per_region_errors_too():
     # given one valid and one invalid number, normalized twice each
     for _ in range(2):
         assert normalize_phone("(212) 867-5309", region="US") == "+12128675309"

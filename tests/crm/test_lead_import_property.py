@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from crm.services.lead_import import ImportFileError, lead_import_csv
-from tests.crm.csv_strategies import any_csv_bytes
+from tests.support.csv_strategies import any_csv_bytes
 
 pytestmark = pytest.mark.django_db
 

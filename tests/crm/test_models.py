@@ -25,7 +25,7 @@ def test_leads_without_external_id_do_not_collide():
     assert organization.leads.count() == 2
 
 
-def test_set_contacts_keeps_the_primary_columns_in_step():
+def test_setting_contacts_makes_the_first_of_each_the_primary_column():
     lead = LeadFactory.build()
     lead.set_contacts(phones=["+12025550100", "+12025550101"], emails=[])
 

@@ -20,7 +20,6 @@ from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from campaigns.services.lifecycle import campaign_launch
 from crm.models import Membership
-from tests.api.test_metrics import samples
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import (
     LeadFactory,
@@ -28,7 +27,8 @@ from tests.crm.factories import (
     OrganizationFactory,
     SegmentFactory,
 )
-from tests.integration.conftest import OUTPUT_DIR, beat_duties, wait_for
+from tests.support.operations import samples
+from tests.support.workers import OUTPUT_DIR, beat_duties, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from messaging.models import CommunicationLog, LogStatus
 from messaging.services.dispatches import dispatch_reconcile
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.integration.conftest import accepted_counts, beat_duties, wait_for
+from tests.support.workers import accepted_counts, beat_duties, wait_for
 from vendors.registry import get_adapter
 
 pytestmark = pytest.mark.integration

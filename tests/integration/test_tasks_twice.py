@@ -17,16 +17,18 @@ from django.utils import timezone
 from campaigns import tasks as campaign_tasks
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.services import expansion, lifecycle
+from config.queues import Queue
 from messaging import tasks as messaging_tasks
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
-from tests.integration.conftest import accepted_counts
+from tests.support.broker import take_queued
+from tests.support.campaigns import EVERYONE
+from tests.support.workers import accepted_counts
 from vendors.registry import get_adapter
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 LOG_FIELDS = (
     "pk",
     "lead_id",
@@ -130,7 +132,7 @@ def sent(**fields) -> Campaign:
     return campaign
 
 
-def test_chunking_twice(simulator):
+def test_chunking_a_campaign_again_changes_nothing(simulator):
     campaign = launched()
 
     state = assert_second_run_changes_nothing(
@@ -141,7 +143,7 @@ def test_chunking_twice(simulator):
     assert state["campaign"][2] is True
 
 
-def test_expanding_a_chunk_twice(simulator):
+def test_expanding_a_chunk_again_changes_nothing(simulator):
     campaign = launched()
     campaign_tasks.chunk_campaign(campaign.pk)
     message = campaign.chunks.order_by("index").first().as_message()
@@ -155,7 +157,7 @@ def test_expanding_a_chunk_twice(simulator):
     assert len(state["logs"]) == 13
 
 
-def test_enqueueing_chunks_twice(simulator):
+def test_enqueueing_chunks_again_changes_nothing(simulator):
     campaign = launched()
     campaign_tasks.chunk_campaign(campaign.pk)
 
@@ -166,7 +168,7 @@ def test_enqueueing_chunks_twice(simulator):
     assert {status for _, status, _ in state["chunks"]} == {CampaignChunk.Status.QUEUED}
 
 
-def test_sending_a_batch_twice(simulator):
+def test_sending_a_batch_again_sends_no_message_twice(simulator):
     campaign = expanded()
 
     state = assert_second_run_changes_nothing(
@@ -177,17 +179,32 @@ def test_sending_a_batch_twice(simulator):
     assert any(log[3] == LogStatus.SENT for log in state["logs"])
 
 
-def test_the_send_dispatcher_twice(simulator):
+def test_the_send_dispatcher_run_twice_queues_one_send_of_the_due_batch_each_run(
+    simulator,
+):
+    # Given a campaign whose twelve messages are due, and nothing queued to send
     campaign = expanded()
+    take_queued(Queue.SEND)
 
-    state = assert_second_run_changes_nothing(
-        campaign, simulator, messaging_tasks.send_due
-    )
+    # When the dispatcher runs twice, each run's sends taken off the queue
+    messaging_tasks.send_due()
+    after_first = picture(campaign, simulator)
+    queued_by_first = take_queued(Queue.SEND)
+    messaging_tasks.send_due()
+    queued_by_second = take_queued(Queue.SEND)
 
-    assert state["accepted"] == {}
+    # Then each run queues one send of the batch and changes nothing else
+    assert picture(campaign, simulator) == after_first
+    assert after_first["accepted"] == {}
+    assert queued_by_first == [("messaging.send_batch", [campaign.dispatch_id])]
+    assert queued_by_second == queued_by_first
+    # and the two sends, run, send each message once
+    for _, args in queued_by_first + queued_by_second:
+        messaging_tasks.send_batch(*args)
+    assert set(picture(campaign, simulator)["accepted"].values()) == {1}
 
 
-def test_polling_and_processing_receipts_twice(simulator):
+def test_polling_and_processing_receipts_again_changes_nothing(simulator):
     campaign = sent()
 
     state = assert_second_run_changes_nothing(
@@ -200,7 +217,7 @@ def test_polling_and_processing_receipts_twice(simulator):
     )
 
 
-def test_finishing_and_completing_twice(simulator):
+def test_finishing_and_completing_again_changes_nothing(simulator):
     simulator.set_success_rate(1.0)
     campaign = sent()
     messaging_tasks.poll_receipts()
@@ -219,7 +236,7 @@ def test_finishing_and_completing_twice(simulator):
     assert delivered + failed == 12
 
 
-def test_launching_scheduled_campaigns_twice(simulator):
+def test_launching_scheduled_campaigns_again_changes_nothing(simulator):
     organization = OrganizationFactory()
     LeadFactory.create_batch(3, organization=organization)
     segment = SegmentFactory(organization=organization, rules=EVERYONE)
@@ -237,7 +254,7 @@ def test_launching_scheduled_campaigns_twice(simulator):
     assert state["campaign"][0] == Campaign.Status.RUNNING
 
 
-def test_sweeping_twice(simulator):
+def test_sweeping_again_changes_nothing(simulator):
     campaign = expanded()
     claimed = CommunicationLog.objects.filter(
         dispatch_id=campaign.dispatch_id, status=LogStatus.PENDING

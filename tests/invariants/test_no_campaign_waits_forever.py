@@ -18,11 +18,11 @@ from messaging.services.sending import send_due
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory, OrganizationFactory, SegmentFactory
 from tests.support.broker import drop_queued_tasks, drop_simulator_receipts
+from tests.support.campaigns import EVERYONE
 from tests.support.workers import beat_duties, wait_for
 
 pytestmark = pytest.mark.integration
 
-EVERYONE = {"field": "visits", "op": "gte", "value": 0}
 RECEIPT_TIMEOUT_SECONDS = 20
 NON_FINAL = [LogStatus.PENDING, LogStatus.PROCESSING, LogStatus.SENT]
 FINISH_TASKS = {"messaging.finish_dispatch", lifecycle.FINISH_TASK}

@@ -6,8 +6,8 @@ import pytest
 
 from messaging.models import InboundReply, LogStatus
 from messaging.services.inbound import inbound_handle, keyword
-from tests.campaigns.factories import CommunicationLogFactory, DispatchFactory
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from vendors.base import InboundMessage
 
 

@@ -10,9 +10,9 @@ from crm.models import Lead
 from messaging.models import LogStatus
 from messaging.services.dispatches import dispatch_count_logs
 from messaging.services.logs import NewLog, logs_create
-from tests.campaigns.factories import DispatchFactory
 from tests.crm.factories import LeadFactory
-from tests.messaging.test_sending import new_logs
+from tests.messaging.factories import DispatchFactory
+from tests.support.messaging import new_logs
 
 pytestmark = pytest.mark.django_db
 

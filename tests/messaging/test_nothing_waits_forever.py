@@ -25,9 +25,9 @@ from messaging.services.sending import (
     logs_record_results,
     send_due,
 )
-from tests.campaigns.factories import DispatchFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept, fail
-from tests.messaging.test_sending import assert_counters_match_logs, pending_logs
+from tests.messaging.factories import DispatchFactory
+from tests.support.messaging import assert_counters_match_logs, pending_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept, fail
 from vendors.base import OutboundMessage, Receipt
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from messaging.services.receipts import (
     receipts_store,
 )
 from messaging.services.sending import send_due
-from tests.campaigns.factories import DispatchFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept
-from tests.messaging.test_sending import assert_counters_match_logs, pending_logs
+from tests.messaging.factories import DispatchFactory
+from tests.support.messaging import assert_counters_match_logs, pending_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept
 from vendors.base import Receipt
 
 pytestmark = pytest.mark.django_db

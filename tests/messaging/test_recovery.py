@@ -9,9 +9,9 @@ from messaging.models import LogStatus
 from messaging.services.receipts import receipts_process, receipts_store
 from messaging.services.recovery import logs_release_stuck, logs_retry_failed
 from messaging.services.sending import logs_claim, send_due
-from tests.campaigns.factories import DispatchFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept, fail
-from tests.messaging.test_sending import assert_counters_match_logs, pending_logs
+from tests.messaging.factories import DispatchFactory
+from tests.support.messaging import assert_counters_match_logs, pending_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept, fail
 from vendors.base import Receipt
 
 pytestmark = pytest.mark.django_db

@@ -10,45 +10,13 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging.models import CommunicationLog, Dispatch, LogStatus
-from messaging.services.dispatches import dispatch_count_logs
-from messaging.services.logs import NewLog, logs_create, new_send_id
 from messaging.services.sending import logs_claim, logs_record_results, send_due
-from tests.campaigns.factories import DispatchFactory
-from tests.crm.factories import LeadFactory
-from tests.messaging.scripted_vendor import ScriptedVendor, accept, fail
+from tests.messaging.factories import DispatchFactory
+from tests.support.messaging import assert_counters_match_logs, pending_logs
+from tests.support.scripted_vendor import ScriptedVendor, accept, fail
 from vendors.base import VendorUnavailable
 
 pytestmark = pytest.mark.django_db
-
-
-def new_logs(dispatch: Dispatch, leads, body: str = "Hi") -> list[NewLog]:
-    """One log to create per lead, keyed by its id, saying `body` and its name."""
-    return [
-        NewLog(
-            lead_id=lead.pk,
-            dedupe_key=str(lead.pk),
-            send_id=new_send_id(scope=dispatch.pk, key=lead.pk),
-            recipient=lead.phone,
-            body=f"{body} {lead.name}",
-        )
-        for lead in leads
-    ]
-
-
-def pending_logs(dispatch: Dispatch, count: int) -> list[CommunicationLog]:
-    leads = LeadFactory.create_batch(count, organization=dispatch.organization)
-    logs_create(
-        dispatch_id=dispatch.pk,
-        channel=dispatch.channel,
-        logs=new_logs(dispatch, leads),
-    )
-    return list(dispatch.logs.order_by("pk"))
-
-
-def assert_counters_match_logs(dispatch: Dispatch) -> None:
-    dispatch.refresh_from_db()
-    counted = dispatch_count_logs(dispatch_id=dispatch.pk)
-    assert {name: getattr(dispatch, name) for name in counted} == counted
 
 
 def test_accepted_messages_are_recorded_sent_with_their_vendor_ref():

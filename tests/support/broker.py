@@ -1,11 +1,13 @@
-"""Losing things on purpose: queued task messages and simulator receipts, removed
-from Redis the way a lost broker message or a vendor's lost callback would be."""
+"""Reading and losing queued work: the task messages a queue holds, and queued task
+messages and simulator receipts removed from Redis the way a lost broker message or
+a vendor's lost callback would be."""
 
 import base64
 import json
 
 import redis
 
+from config.celery import app
 from vendors.simulator_store import DEFAULT_PREFIX
 
 
@@ -43,3 +45,19 @@ def drop_simulator_receipts(client: redis.Redis, *, send_id_prefix: str) -> int:
         if entry.decode().rsplit("|", 1)[-1].startswith(send_id_prefix)
     ]
     return client.zrem(key, *doomed) if doomed else 0
+
+
+def take_queued(queue: str) -> list[tuple[str, list]]:
+    """Take every message off the broker's queue; (task name, args) of each, in order.
+
+    Read through kombu with the app's own queue declaration, so it works on Redis
+    and RabbitMQ alike.
+    """
+    taken = []
+    with app.connection_for_read() as connection:
+        bound = app.amqp.queues[queue](connection.default_channel)
+        bound.declare()
+        while (message := bound.get(no_ack=True)) is not None:
+            args, _, _ = message.decode()
+            taken.append((message.headers["task"], list(args)))
+    return taken

@@ -3,13 +3,10 @@
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 
+from tests.support.simulator import TEST_REDIS_URL
 from vendors.simulator import SimulatorAdapter
 from vendors.simulator_store import MemoryStore, RedisStore, SimulatorStore
-
-# Db 14 belongs to these tests; the broker's tests use 15.
-TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 class Clock:
@@ -70,8 +67,3 @@ def make_simulator(store: SimulatorStore, clock: Clock) -> SimulatorFactory:
 @pytest.fixture
 def simulator(make_simulator: SimulatorFactory) -> SimulatorAdapter:
     return make_simulator()
-
-
-def other_redis_client() -> redis.Redis:
-    """A second connection, as another worker process would have."""
-    return redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)

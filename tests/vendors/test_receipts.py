@@ -2,9 +2,8 @@
 
 import threading
 
-from tests.vendors.conftest import other_redis_client
-from tests.vendors.test_simulator import send_in_batches, sms
-from vendors.simulator import UNDELIVERED_CODES
+from tests.support.simulator import other_redis_client, send_in_batches, sms
+from vendors.simulator_outcomes import UNDELIVERED_CODES
 from vendors.simulator_store import RedisStore
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.vendors.conftest import TEST_REDIS_URL
+from tests.support.simulator import TEST_REDIS_URL
 from vendors.base import VendorAdapter
 from vendors.registry import get_adapter, reset_adapters
 from vendors.simulator import SimulatorAdapter

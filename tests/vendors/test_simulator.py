@@ -7,20 +7,19 @@ from decimal import Decimal
 
 import pytest
 
-from tests.vendors.conftest import TEST_REDIS_URL, other_redis_client
+from tests.support.simulator import (
+    TEST_REDIS_URL,
+    other_redis_client,
+    send_in_batches,
+    sms,
+)
 from vendors.base import OutboundMessage, VendorUnavailable
-from vendors.simulator import EMAIL_COST, SCENARIOS, SMS_SEGMENT_COST
+from vendors.simulator_outcomes import EMAIL_COST, SCENARIOS, SMS_SEGMENT_COST
 from vendors.simulator_store import MemoryStore, RedisStore
 
 SMS_ONLY = {"invalid_number"}
 EMAIL_ONLY = {"bounced"}
 RETRYABLE = {"rate_limited", "carrier_timeout", "service_error"}
-
-
-def sms(index: int, body: str = "Hi there", prefix: str = "send") -> OutboundMessage:
-    return OutboundMessage(
-        send_id=f"{prefix}-{index}", channel="sms", to="+15550001111", body=body
-    )
 
 
 def email(index: int) -> OutboundMessage:
@@ -31,13 +30,6 @@ def email(index: int) -> OutboundMessage:
         body="Hello",
         subject="News",
     )
-
-
-def send_in_batches(simulator, messages, size=200):
-    results = []
-    for start in range(0, len(messages), size):
-        results += simulator.send_batch(messages[start : start + size])
-    return results
 
 
 def test_accepted_send_id_sent_again_gets_the_same_result_and_is_not_a_new_message(

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from vendors.base import InvalidPayload, Receipt
-from vendors.simulator import (
+from vendors.simulator import SimulatorAdapter
+from vendors.simulator_callbacks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WEBHOOK_TOLERANCE_SECONDS,
-    SimulatorAdapter,
 )
 from vendors.simulator_store import MemoryStore
 

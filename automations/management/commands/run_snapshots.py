@@ -5,6 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from automations.services.retention import retention_cutoff
 from automations.services.snapshots import snapshot_compute
 from crm.models import Organization
 
@@ -42,6 +43,17 @@ class Command(BaseCommand):
             ]
         else:
             days = [yesterday]
+        cutoff = retention_cutoff(now=timezone.now())
+        if cutoff is not None:
+            kept = [day for day in days if day < timezone.localtime(cutoff).date()]
+            if options["date"] and kept:
+                raise CommandError(
+                    f"the messages of {kept[0]} are past retention "
+                    "(MESSAGING_RETENTION_DAYS): its snapshot stays as it was counted"
+                )
+            for day in kept:
+                self.stderr.write(f"{day}: past retention, its snapshot is kept")
+            days = [day for day in days if day not in kept]
         organizations = Organization.objects.order_by("pk")
         if options["org"]:
             organizations = organizations.filter(slug=options["org"])

@@ -1,8 +1,4 @@
-"""Sequences saved with their steps, as the API takes them in one request.
-
-The automations app has no service for this (its admin edits steps inline); kept
-here until it does.
-"""
+"""Nurture sequences saved with their steps, as the API takes them in one request."""
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction

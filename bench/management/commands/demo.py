@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from bench.runner import CampaignTimeout, campaign_follow, workers_start
 from campaigns.models import Campaign
-from campaigns.runner import CampaignTimeout, campaign_follow, workers_start
 from campaigns.selectors import campaign_stats
 from campaigns.services.lifecycle import campaign_create, campaign_launch
 from crm.models import Channel, Organization, Segment

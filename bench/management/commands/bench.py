@@ -4,7 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.benchmark import BenchmarkError, bench_run, bench_table
+from bench.benchmark import BenchmarkError, bench_run
+from bench.table import bench_table
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             default=1,
             help="pool processes per worker (celery worker --concurrency); one by "
             "default, so K workers are K processes sending, as many as the 2-core "
-            "box has cores (two each ran no faster and used 8%% more CPU)",
+            "box has cores (two each run no faster and use 8%% more CPU)",
         )
         parser.add_argument("--timeout", type=float, default=3600)
         parser.add_argument(

@@ -1,0 +1,275 @@
+"""The campaign admin: the form, its columns, the page's dashboard and buttons."""
+
+from django.contrib import admin, messages
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from campaigns.admin.actions import CAMPAIGN_ACTIONS, changelist_action, run_action
+from campaigns.admin.dashboard import dashboard_context
+from campaigns.admin.forms import CampaignAdminForm
+from campaigns.dashboard import (
+    campaign_hourly_from_logs,
+    campaign_sample,
+    message_size,
+)
+from campaigns.models import Campaign
+from campaigns.personalization import PLACEHOLDERS
+from campaigns.selectors import campaign_progress
+from campaigns.services import lifecycle
+from crm.admin import _take_over
+from crm.admin_scoping import OrganizationScopedAdmin
+from crm.models import Channel
+from vendors.sms import GSM7_BASIC, GSM7_EXTENSION
+
+# Statuses of an open run: messages going out, or waiting to on a resume.
+SENDING = (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(OrganizationScopedAdmin):
+    form = CampaignAdminForm
+    list_display = [
+        "name",
+        "organization",
+        "channel",
+        "status_badge",
+        "segment",
+        "audience",
+        "progress",
+        "delivered",
+        "failed",
+        "launched_at",
+    ]
+    list_filter = ["status", "channel", "organization", "created_at"]
+    list_select_related = ["organization", "segment", "dispatch"]
+    search_fields = ["name", "template", "segment__name"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    # Where the hourly chart's numbers come from: the logs. automations.admin
+    # registers a subclass that reads its hourly table (campaigns may not import
+    # automations, which depends on it).
+    hourly_series = staticmethod(campaign_hourly_from_logs)
+    actions = [changelist_action(name) for name in CAMPAIGN_ACTIONS]
+    readonly_fields = [
+        "status",
+        "template_size",
+        "rendered_example",
+        "created_by",
+        "created_at",
+        "launched_at",
+        "completed_at",
+        "total_leads",
+        "total_chunks",
+        "effective_chunk_size",
+    ]
+    fieldsets = [
+        (None, {"fields": ["organization", "name", "channel", "segment", "status"]}),
+        (
+            "Message",
+            {"fields": ["subject", "template", "template_size", "rendered_example"]},
+        ),
+        ("Sending", {"fields": ["scheduled_at", "chunk_size"]}),
+        (
+            "Run",
+            {
+                "fields": [
+                    "created_by",
+                    "created_at",
+                    "launched_at",
+                    "completed_at",
+                    "total_leads",
+                    "total_chunks",
+                    "effective_chunk_size",
+                ],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+
+    class Media:
+        css = {"all": ["campaigns/admin/campaign.css"]}
+        js = ["campaigns/admin/message_counter.js", "campaigns/admin/auto_refresh.js"]
+
+    # Columns, from the campaign and its dispatch (joined): no query per row.
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, campaign):
+        return format_html(
+            '<span class="campaign-status status-{}">{}</span>',
+            campaign.status,
+            campaign.get_status_display(),
+        )
+
+    @admin.display(ordering="dispatch__audience")
+    def audience(self, campaign):
+        return campaign.dispatch.audience if campaign.dispatch else "-"
+
+    @admin.display(ordering="dispatch__delivered")
+    def delivered(self, campaign):
+        return campaign.dispatch.delivered if campaign.dispatch else "-"
+
+    @admin.display(ordering="dispatch__failed")
+    def failed(self, campaign):
+        return campaign.dispatch.failed if campaign.dispatch else "-"
+
+    @admin.display(description="Progress")
+    def progress(self, campaign):
+        if campaign.dispatch is None or not campaign.total_leads:
+            return "-"
+        percent = min(100, round(100 * campaign_progress(campaign=campaign)))
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}%', percent, percent
+        )
+
+    @admin.display(description="Size before personalization")
+    def template_size(self, campaign):
+        size = message_size(campaign.template or "")
+        if campaign.channel != Channel.SMS:
+            return f"{size['characters']} characters"
+        return (
+            f"{size['characters']} characters, {size['segments']} SMS segment(s), "
+            f"{size['encoding']}"
+        )
+
+    @admin.display(description="As the first lead would get it")
+    def rendered_example(self, campaign):
+        if not campaign.pk:
+            return "-"
+        sample = campaign_sample(campaign=campaign)
+        if sample is None:
+            return "-"
+        return format_html(
+            "<q>{}</q><br>{} characters, {} SMS segment(s), {} (to {})",
+            sample["text"],
+            sample["characters"],
+            sample["segments"],
+            sample["encoding"],
+            sample["lead"],
+        )
+
+    # The form: editable while a draft or scheduled; then it is the campaign's record.
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status not in lifecycle.EDITABLE:
+            return [*self.readonly_fields, *CampaignAdminForm._meta.fields]
+        if obj is not None:
+            return [*self.readonly_fields, "organization"]
+        return self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a campaign whose run is open would leave its messages going out,
+        # or waiting for ever, with no page to stop or resume them: Cancel first.
+        # (The bulk delete action asks this of every selected campaign too.)
+        if obj is not None and obj.status in SENDING:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A save the state machine refuses (the campaign was launched since the
+        form was opened, or the POST was crafted) changes nothing and says why."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except lifecycle.CampaignStateError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return redirect("admin:campaigns_campaign_change", object_id)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # The form has been applied to `obj`; fields shown read-only keep the
+            # stored values. The service re-checks the status under a row lock.
+            saved = lifecycle.campaign_update(
+                campaign_id=obj.pk,
+                name=obj.name,
+                channel=obj.channel,
+                segment=obj.segment,
+                template=obj.template,
+                subject=obj.subject,
+                chunk_size=obj.chunk_size,
+                scheduled_at=obj.scheduled_at,
+            )
+        else:
+            data = form.cleaned_data
+            saved = lifecycle.campaign_create(
+                organization=data["organization"],
+                name=data["name"],
+                channel=data["channel"],
+                segment=data["segment"],
+                template=data["template"],
+                subject=data.get("subject") or "",
+                created_by=request.user,
+                chunk_size=data.get("chunk_size"),
+                scheduled_at=data.get("scheduled_at"),
+            )
+        _take_over(obj, saved)
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        form = context["adminform"].form
+        if "template" in form.fields:
+            template = form["template"].value() or ""
+        else:
+            template = obj.template if obj else ""
+        context.update(
+            {
+                "template_size": message_size(template),
+                # The live counter's alphabet is vendors.sms's, not a copy.
+                "gsm7_alphabet": {
+                    "basic": "".join(sorted(GSM7_BASIC)),
+                    "extension": "".join(sorted(GSM7_EXTENSION)),
+                },
+                "placeholders": PLACEHOLDERS,
+                "dashboard": (
+                    dashboard_context(obj, self.hourly_series) if obj else None
+                ),
+                "campaign_actions": self._available_actions(request, obj),
+            }
+        )
+        if obj is not None and obj.status not in lifecycle.EDITABLE:
+            # Once launched the page is a record: the buttons are the actions above.
+            context.update(
+                show_save=False,
+                show_save_and_continue=False,
+                show_save_and_add_another=False,
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def _available_actions(self, request, campaign):
+        if campaign is None or not self.has_change_permission(request, campaign):
+            return []
+        return [
+            {
+                "name": name,
+                "label": label,
+                "url": reverse(
+                    "admin:campaigns_campaign_act", args=[campaign.pk, name]
+                ),
+            }
+            for name, (label, _, allowed) in CAMPAIGN_ACTIONS.items()
+            if campaign.status in allowed
+        ]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/act/<str:name>/",
+                self.admin_site.admin_view(self.act_view),
+                name="campaigns_campaign_act",
+            ),
+            *super().get_urls(),
+        ]
+
+    def act_view(self, request, object_id: int, name: str):
+        """A button on the campaign page: run one lifecycle action, then come back."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self.get_object(request, str(object_id))
+        if (
+            campaign is None
+            or name not in CAMPAIGN_ACTIONS
+            or not self.has_change_permission(request, campaign)
+        ):
+            return redirect("admin:campaigns_campaign_changelist")
+        run_action(self, request, name, [campaign])
+        return redirect("admin:campaigns_campaign_change", campaign.pk)
