@@ -37,8 +37,8 @@ from automations.services.reminders import (
 from automations.services.sequences import sequence_save
 from campaigns.admin.campaign import CampaignAdmin
 from campaigns.models import Campaign
-from crm.admin import _take_over
 from crm.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdmin
+from crm.admin_scoping import take_over as _take_over
 
 admin.site.index_template = "admin/automations/index.html"
 admin.site.site_header = "Campaign CRM"

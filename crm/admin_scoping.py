@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.utils.functional import cached_property
 
 from crm.models import Membership, Organization
@@ -196,3 +196,16 @@ class ReadOnlyAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def take_over(obj: Model, saved: Model) -> None:
+    """Make the admin's unsaved instance `obj` the row a service saved, `saved`.
+
+    An admin whose save_model creates through a service (crm's segments, campaigns)
+    calls this last: the admin goes on to log the addition and redirect with `obj`,
+    so `obj` takes the saved row's field values, primary key included, and counts
+    as saved.
+    """
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False

@@ -30,8 +30,8 @@ def _first_nanp_region_pattern() -> re.Pattern[str] | None:
     is_valid_number tries the regions of +1 in order, and the first, lacking leading
     digits, is chosen when the number matches its general pattern and one of its
     type patterns; it is then valid. Matching those patterns precompiled, in one
-    regex, skips the ~20 cached-regex lookups per number that made validation the
-    import's hot spot (10 s per 100,000 rows). A number that misses it still goes
+    regex, skips the ~20 cached-regex lookups per number that would make validation
+    the import's hot spot (10 s per 100,000 rows). A number that misses it still goes
     through is_valid_number, so the shortcut only ever accepts what phonenumbers
     accepts.
     """

@@ -56,8 +56,8 @@ def audience_lead_ids_after(
 
     A keyset page, read along the (organization, id) index: said as the row
     comparison `(organization_id, id) > (org, after)`, which only that index can
-    serve. Said as `id > after`, Postgres walked the primary key and filtered by
-    organization, and a page that came up short read every later lead of every
+    serve. Said as `id > after`, Postgres walks the primary key and filters by
+    organization, and a page that comes up short reads every later lead of every
     other organization (0.5-0.7 s past 1,000,000 of them).
     """
     table = Lead._meta.db_table

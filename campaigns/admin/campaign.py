@@ -18,8 +18,8 @@ from campaigns.models import Campaign
 from campaigns.personalization import PLACEHOLDERS
 from campaigns.selectors import campaign_progress
 from campaigns.services import lifecycle
-from crm.admin import _take_over
 from crm.admin_scoping import OrganizationScopedAdmin
+from crm.admin_scoping import take_over as _take_over
 from crm.models import Channel
 from vendors.sms import GSM7_BASIC, GSM7_EXTENSION
 

@@ -250,53 +250,26 @@ def demo_people(*, count: int, seed: int = 0) -> Iterator[DemoPerson]:
     area_weights = [weight for *_, weight in AREA_CODES]
     tier_names = [name for name, _ in TIERS]
     tier_weights = [weight for _, weight in TIERS]
-    used_phones: set[str] = set()
-    used_emails: set[str] = set()
-
-    def phone(area: str) -> str:
-        while True:
-            exchange = rng.randint(200, 999)
-            if exchange % 100 == 11 or exchange == 555:  # N11 codes, 555: not real
-                continue
-            number = f"+1{area}{exchange}{rng.randint(0, 9999):04d}"
-            if number not in used_phones:
-                used_phones.add(number)
-                return number
-
-    def email(first: str, last: str) -> str:
-        local = rng.choice([f"{first}.{last}", f"{first[0]}{last}", f"{first}{last}"])
-        address = f"{local}@{rng.choice(EMAIL_DOMAINS)}".lower()
-        while address in used_emails:
-            address = f"{local}{rng.randint(1, 9999)}@{rng.choice(EMAIL_DOMAINS)}"
-            address = address.lower()
-        used_emails.add(address)
-        return address
-
+    contacts = _UniqueContacts(rng)
     for _ in range(count):
         first, last = rng.choice(first_names), rng.choice(last_names)
         area, city, zone, _weight = rng.choices(AREA_CODES, area_weights)[0]
-        phones = [] if rng.random() < NO_PHONE_RATE else [phone(area)]
+        phones = [] if rng.random() < NO_PHONE_RATE else [contacts.phone(area)]
         if phones and rng.random() < SECOND_CONTACT_RATE:
-            phones.append(phone(rng.choice(AREA_CODES)[0]))
-        emails = [email(first, last)]
+            phones.append(contacts.phone(rng.choice(AREA_CODES)[0]))
+        emails = [contacts.email(first, last)]
         if rng.random() < SECOND_CONTACT_RATE:
-            emails.append(email(first, last))
+            emails.append(contacts.email(first, last))
         email_is_bad = rng.random() < BAD_EMAIL_RATE
         if email_is_bad:
-            # Half empty, half malformed the ways real data is (no TLD, no "@").
-            emails = rng.choice([[], [emails[0].rsplit(".", 1)[0]]])
-            if emails and rng.random() < 0.5:
-                emails = [emails[0].replace("@", ".")]
-        # Most customers spend little, a few a lot; a tenth never bought.
-        bought = rng.random() >= 0.1
-        spend = Decimal(f"{rng.lognormvariate(5, 1.2):.2f}") if bought else Decimal(0)
-        visits = int(spend / 60) + rng.randint(1, 5) if bought else rng.randint(0, 1)
+            emails = _spoilt(emails, rng)
+        spend, visits = _spend_and_visits(rng)
         yield DemoPerson(
             first_name=first,
             last_name=last,
             phones=phones,
             emails=emails,
-            total_spend=min(spend, Decimal("99999.99")),
+            total_spend=spend,
             visits=visits,
             timezone=zone,
             tags=rng.sample(TAGS, k=rng.choices([0, 1, 2, 3], [40, 35, 18, 7])[0]),
@@ -310,3 +283,48 @@ def demo_people(*, count: int, seed: int = 0) -> Iterator[DemoPerson]:
             email_opt_out=rng.random() < EMAIL_OPT_OUT_RATE,
             email_is_bad=email_is_bad,
         )
+
+
+class _UniqueContacts:
+    """Phones and emails drawn from one random source, none of them twice."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.used_phones: set[str] = set()
+        self.used_emails: set[str] = set()
+
+    def phone(self, area: str) -> str:
+        while True:
+            exchange = self.rng.randint(200, 999)
+            if exchange % 100 == 11 or exchange == 555:  # N11 codes, 555: not real
+                continue
+            number = f"+1{area}{exchange}{self.rng.randint(0, 9999):04d}"
+            if number not in self.used_phones:
+                self.used_phones.add(number)
+                return number
+
+    def email(self, first: str, last: str) -> str:
+        rng = self.rng
+        local = rng.choice([f"{first}.{last}", f"{first[0]}{last}", f"{first}{last}"])
+        address = f"{local}@{rng.choice(EMAIL_DOMAINS)}".lower()
+        while address in self.used_emails:
+            address = f"{local}{rng.randint(1, 9999)}@{rng.choice(EMAIL_DOMAINS)}"
+            address = address.lower()
+        self.used_emails.add(address)
+        return address
+
+
+def _spoilt(emails: list[str], rng: random.Random) -> list[str]:
+    # Half empty, half malformed the ways real data is (no TLD, no "@").
+    emails = rng.choice([[], [emails[0].rsplit(".", 1)[0]]])
+    if emails and rng.random() < 0.5:
+        emails = [emails[0].replace("@", ".")]
+    return emails
+
+
+def _spend_and_visits(rng: random.Random) -> tuple[Decimal, int]:
+    # Most customers spend little, a few a lot; a tenth never bought.
+    bought = rng.random() >= 0.1
+    spend = Decimal(f"{rng.lognormvariate(5, 1.2):.2f}") if bought else Decimal(0)
+    visits = int(spend / 60) + rng.randint(1, 5) if bought else rng.randint(0, 1)
+    return min(spend, Decimal("99999.99")), visits

@@ -11,20 +11,12 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from crm.models import Lead
+from crm.models import LEAD_DATA_FIELDS, Lead
 from crm.spreadsheet import formula_escaped
 
+# The lists hold the primary contacts first; attributes get a column a key.
 COLUMNS = [
-    "external_id",
-    "name",
-    "phones",
-    "emails",
-    "total_spend",
-    "visits",
-    "timezone",
-    "tags",
-    "sms_opt_out",
-    "email_opt_out",
+    name for name in LEAD_DATA_FIELDS if name not in {"phone", "email", "attributes"}
 ]
 _ITERATOR_CHUNK = 2000
 

@@ -9,23 +9,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.contacts import ContactError, normalize_emails, normalize_phones
-from crm.models import Channel, Lead, Organization
+from crm.models import LEAD_DATA_FIELDS, Channel, Lead, Organization
 
-UPDATABLE_FIELDS = frozenset(
-    {
-        "external_id",
-        "name",
-        "phones",
-        "emails",
-        "total_spend",
-        "visits",
-        "timezone",
-        "attributes",
-        "tags",
-        "sms_opt_out",
-        "email_opt_out",
-    }
-)
+# phone and email follow the lists' first entries (Lead.set_contacts).
+UPDATABLE_FIELDS = frozenset(LEAD_DATA_FIELDS) - {"phone", "email"}
 
 
 @cache

@@ -11,9 +11,14 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from crm.models import Lead, Organization
-from crm.services import lead_import
 from crm.services.demo_data import demo_leads_create, demo_leads_csv
-from crm.services.lead_import import ImportFileError, lead_import_csv
+from crm.services.lead_import import (
+    ImportFileError,
+    analyze,
+    importer,
+    lead_import_csv,
+    read_ahead,
+)
 from tests.crm.factories import LeadFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -199,7 +204,7 @@ def test_backslashes_tabs_and_newlines_in_values_are_kept(organization):
 
 
 def test_without_fork_the_batches_are_parsed_in_line(organization, monkeypatch):
-    monkeypatch.setattr(lead_import, "_FORK", False)
+    monkeypatch.setattr(read_ahead, "_FORK", False)
     text = "id,phone,tags\nA1,212 867 5309,vip\nA1,415 555 0199,\nB1,12ab,\n"
 
     report = run_import(organization, text, batch_size=1)
@@ -230,7 +235,7 @@ def rows_of_new_leads(count):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres statistics")
 def test_statistics_are_refreshed_as_a_small_table_grows(organization, monkeypatch):
     # given: an empty lead table, and a first refresh after 10 new leads
-    monkeypatch.setattr(lead_import, "ANALYZE_FIRST_AT", 10)
+    monkeypatch.setattr(analyze, "ANALYZE_FIRST_AT", 10)
     text = rows_of_new_leads(200)
 
     # when: 200 new leads come in, 10 a batch
@@ -246,7 +251,7 @@ def test_statistics_of_a_big_table_are_refreshed_once(organization, monkeypatch)
     demo_leads_create(organization=OrganizationFactory(slug="other"), count=300)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE crm_lead")
-    monkeypatch.setattr(lead_import, "ANALYZE_FIRST_AT", 10)
+    monkeypatch.setattr(analyze, "ANALYZE_FIRST_AT", 10)
     text = rows_of_new_leads(200)
 
     # when: 200 new leads come in, 10 a batch
@@ -457,8 +462,6 @@ def test_a_database_error_mid_import_stops_the_parse_process(organization, monke
     # given a file of three batches whose second batch fails to write
     import os
 
-    from crm.services import lead_import
-
     text = "external_id,name\n" + "".join(f"E{i},N{i}\n" for i in range(30))
     written, children = [], []
 
@@ -473,7 +476,7 @@ def test_a_database_error_mid_import_stops_the_parse_process(organization, monke
         return pid
 
     real_fork = os.fork
-    monkeypatch.setattr(lead_import, "_upsert_batch", failing)
+    monkeypatch.setattr(importer, "upsert_batch", failing)
     monkeypatch.setattr(os, "fork", fork)
 
     # when it is imported, then the error reaches the caller

@@ -1,12 +1,10 @@
-"""The CRM in the admin: organizations, members, leads (CSV in and out) and segments."""
+"""Leads in the admin: contacts edited as text, CSV import and export."""
 
 import io
-import json
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -20,60 +18,12 @@ from crm.admin_scoping import (
     request_organization,
 )
 from crm.contacts import ContactError, normalize_emails, normalize_phones
-from crm.models import Lead, Membership, Organization, Segment
-from crm.rules import RuleError, rule_catalog, validate_rules
-from crm.selectors import segment_preview
+from crm.models import Lead, Organization
 from crm.services.lead_export import lead_export_csv_lines
 from crm.services.lead_import import ImportFileError, lead_import_csv
-from crm.services.segments import segment_create, segment_update
 
 # Rejected rows shown on the import page; the rest are counted, not listed.
 IMPORT_REJECTS_SHOWN = 200
-
-
-@admin.register(Organization)
-class OrganizationAdmin(OrganizationScopedAdmin):
-    organization_path = "pk"
-    list_display = ["name", "slug", "members", "created_at"]
-    search_fields = ["name", "slug"]
-    readonly_fields = ["created_at"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(member_count=Count("memberships"))
-
-    @admin.display(ordering="member_count")
-    def members(self, organization):
-        return organization.member_count
-
-    def has_add_permission(self, request):
-        # Creating tenants is an operator's job, not a member's.
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-
-@admin.register(Membership)
-class MembershipAdmin(OrganizationScopedAdmin):
-    list_display = ["user", "organization", "role", "created_at"]
-    list_filter = ["role", "organization"]
-    list_select_related = ["user", "organization"]
-    search_fields = ["user__username", "user__email", "organization__name"]
-    readonly_fields = ["created_at"]
-
-    # Who belongs to which organization is an operator's decision: a form listing
-    # every user would show members the other tenants' users.
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-
-# --- Leads ------------------------------------------------------------------------
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -300,116 +250,3 @@ class LeadAdmin(OrganizationScopedAdmin):
             "export_url": reverse("admin:crm_lead_export"),
         }
         return super().changelist_view(request, extra_context)
-
-
-# --- Segments ---------------------------------------------------------------------
-
-
-class PrettyJSONField(forms.JSONField):
-    def prepare_value(self, value):
-        if isinstance(value, str):
-            return value  # as typed, when the form is shown again with an error
-        return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-class SegmentAdminForm(forms.ModelForm):
-    """Rules checked by crm.rules; the "Preview" button shows the audience unsaved."""
-
-    rules = PrettyJSONField(
-        widget=forms.Textarea(
-            attrs={"rows": 12, "cols": 80, "class": "vLargeTextField"}
-        ),
-        help_text=(
-            'A rule tree, e.g. {"and": [{"field": "total_spend", "op": "gt", '
-            '"value": 100}, {"field": "sms_opt_out", "op": "eq", "value": false}]}'
-        ),
-    )
-
-    class Meta:
-        model = Segment
-        fields = ["organization", "name", "description", "rules"]
-
-    previewing = False
-    preview = None
-    preview_error = None
-
-    def clean_rules(self):
-        rules = self.cleaned_data["rules"]
-        try:
-            validate_rules(rules)
-        except RuleError as error:
-            raise ValidationError(
-                f"{error.reason} (at {error.path})", code="invalid_rules"
-            ) from None
-        return rules
-
-    def is_valid(self):
-        """On "Preview", a valid form computes the preview and is not saved.
-
-        Reporting itself invalid (with no errors) makes the admin show the form
-        again, as typed, instead of saving it.
-        """
-        valid = super().is_valid()
-        if not (valid and self.previewing):
-            return valid
-        self.preview = segment_preview(
-            organization=self.cleaned_data["organization"],
-            rules=self.cleaned_data["rules"],
-        )
-        return False
-
-
-@admin.register(Segment)
-class SegmentAdmin(OrganizationScopedAdmin):
-    form = SegmentAdminForm
-    list_display = [
-        "name",
-        "organization",
-        "audience_size",
-        "audience_counted_at",
-        "updated_at",
-    ]
-    list_filter = ["organization", "updated_at"]
-    list_select_related = ["organization"]
-    search_fields = ["name", "description"]
-    readonly_fields = ["audience_size", "audience_counted_at", "created_at"]
-    change_form_template = "admin/crm/segment/change_form.html"
-    fieldsets = [
-        (None, {"fields": ["organization", "name", "description", "rules"]}),
-        ("Audience", {"fields": ["audience_size", "audience_counted_at"]}),
-    ]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.previewing = request.method == "POST" and "_preview" in request.POST
-        return form
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "rule_catalog": rule_catalog()}
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        if change:
-            segment_update(
-                segment=obj,
-                name=data["name"],
-                description=data["description"],
-                rules=data["rules"],
-            )
-            return
-        segment = segment_create(
-            organization=data["organization"],
-            name=data["name"],
-            description=data["description"],
-            rules=data["rules"],
-        )
-        _take_over(obj, segment)
-
-
-def _take_over(obj, saved) -> None:
-    """Make the admin's unsaved instance the row a service saved (the admin goes on
-    to log and redirect with `obj`)."""
-    for field in saved._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
