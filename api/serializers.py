@@ -305,6 +305,20 @@ class CampaignCancelSerializer(CampaignSerializer):
 # --- Messages and receipts ---------------------------------------------------------
 
 
+# The ids and times the pipeline keeps for itself: how it dedupes, claims and
+# identifies a message to the vendor.
+_LOG_BOOKKEEPING = {
+    "id",
+    "dispatch",
+    "lead",
+    "dedupe_key",
+    "send_id",
+    "last_attempt_at",
+    "claimed_at",
+    "updated_at",
+}
+
+
 class CommunicationLogSerializer(serializers.ModelSerializer):
     campaign = serializers.IntegerField(
         source="campaign_id", read_only=True, allow_null=True
@@ -314,28 +328,17 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CommunicationLog
+        # Every column of the message but the pipeline's own bookkeeping.
         fields = [
             "id",
             "campaign",
             "dispatch",
             "lead",
-            "channel",
-            "recipient",
-            "subject",
-            "body",
-            "status",
-            "skip_reason",
-            "attempts",
-            "next_attempt_at",
-            "vendor",
-            "vendor_ref",
-            "error_code",
-            "error_message",
-            "cost",
-            "created_at",
-            "sent_at",
-            "delivered_at",
-            "failed_at",
+            *(
+                field.name
+                for field in CommunicationLog._meta.concrete_fields
+                if field.name not in _LOG_BOOKKEEPING
+            ),
         ]
         read_only_fields = fields
 

@@ -129,17 +129,6 @@ class EnrollmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Enrollment
-        fields = [
-            "id",
-            "lead",
-            "sequence",
-            "status",
-            "current_step",
-            "next_run_at",
-            "exit_reason",
-            "enrolled_at",
-            "finished_at",
-        ]
         read_only_fields = [
             "status",
             "current_step",
@@ -148,23 +137,11 @@ class EnrollmentSerializer(serializers.ModelSerializer):
             "enrolled_at",
             "finished_at",
         ]
+        fields = ["id", "lead", "sequence", *read_only_fields]
 
 
 class DailySnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = DailySnapshot
-        fields = [
-            "id",
-            "date",
-            "leads",
-            "new_leads",
-            "messages_sent",
-            "messages_delivered",
-            "messages_failed",
-            "delivery_rate",
-            "appointments",
-            "revenue_collected",
-            "overdue_amount",
-            "computed_at",
-        ]
+        fields = ["id", "date", *DailySnapshot.KPI_FIELDS, "computed_at"]
         read_only_fields = fields

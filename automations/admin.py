@@ -305,19 +305,7 @@ class AutomationDispatchAdmin(ReadOnlyAdmin):
 
 @admin.register(DailySnapshot)
 class DailySnapshotAdmin(ReadOnlyAdmin):
-    list_display = [
-        "date",
-        "organization",
-        "leads",
-        "new_leads",
-        "messages_sent",
-        "messages_delivered",
-        "messages_failed",
-        "delivery_rate",
-        "appointments",
-        "revenue_collected",
-        "overdue_amount",
-    ]
+    list_display = ["date", "organization", *DailySnapshot.KPI_FIELDS]
     list_filter = ["organization", "date"]
     list_select_related = ["organization"]
     date_hierarchy = "date"

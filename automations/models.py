@@ -256,6 +256,18 @@ class DailySnapshot(models.Model):
     """One organization's KPIs for one day (in settings.TIME_ZONE); recomputing a
     day replaces its row."""
 
+    KPI_FIELDS = (
+        "leads",
+        "new_leads",
+        "messages_sent",
+        "messages_delivered",
+        "messages_failed",
+        "delivery_rate",
+        "appointments",
+        "revenue_collected",
+        "overdue_amount",
+    )
+
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="snapshots"
     )

@@ -9,13 +9,34 @@ from campaigns.models import Campaign, CampaignChunk
 from crm.selectors import segment_leads
 from messaging.selectors import retried_count
 
+# What campaign_stats counts beside the status, the audience and the progress.
+STATS_COUNTED = (
+    "expected_audience",
+    "skipped",
+    "pending",
+    "sent",
+    "delivered",
+    "failed",
+    "cancelled",
+    "no_receipt",
+    "retried",
+    "cost",
+    "dead_chunks",
+)
+
 
 def campaign_stats(*, campaign: Campaign) -> dict:
-    """The counters a marketer watches, with progress as a share of the audience."""
+    """The counters a marketer watches, with progress as a share of the audience;
+    all zero before launch."""
     dispatch = campaign.dispatch
     expected = campaign.total_leads or 0
     if dispatch is None:
-        return {"status": campaign.status, "audience": expected, "progress": 0.0}
+        return {
+            "status": campaign.status,
+            "audience": expected,
+            **dict.fromkeys(STATS_COUNTED, 0),
+            "progress": 0.0,
+        }
     return {
         "status": campaign.status,
         "audience": dispatch.audience,

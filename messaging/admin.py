@@ -25,6 +25,7 @@ from messaging.models import (
     LogStatus,
     RetiredCounts,
 )
+from messaging.services.dispatches import COUNTERS
 from messaging.services.outbound import sends_due_soon
 from messaging.services.recovery import logs_retry_failed
 
@@ -110,14 +111,8 @@ class DispatchAdmin(ReadOnlyAdmin):
         "organization",
         "channel",
         "status",
-        "audience",
-        "skipped",
-        "pending",
-        "sent",
-        "delivered",
-        "failed",
-        "cancelled",
-        "no_receipt",
+        # Undelivered is a part of failed, shown on the campaign's page.
+        *(name for name in COUNTERS if name != "undelivered"),
         "cost",
         "created_at",
     ]

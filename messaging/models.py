@@ -8,7 +8,27 @@ from django.db.models import Q
 from crm.models import Channel, Lead, Organization
 
 
-class Dispatch(models.Model):
+class MessageCounts(models.Model):
+    """Messages counted by what became of them, and what they cost."""
+
+    audience = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # Of the failed, those the vendor had accepted (an undelivered receipt): with
+    # it the counters say when no sent log awaits its receipt any more.
+    undelivered = models.PositiveIntegerField(default=0)
+    # Of the sent, those whose receipt did not come within the receipt timeout.
+    no_receipt = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+
+    class Meta:
+        abstract = True
+
+
+class Dispatch(MessageCounts):
     """One stream of messages with its own counters: a campaign's run, or an automation.
 
     Whatever creates messages (a broadcast campaign, a nurture sequence, reminders,
@@ -37,19 +57,7 @@ class Dispatch(models.Model):
     # audience is fully chunked). Until then, and always for an automation's
     # open-ended dispatch, the dispatch cannot complete.
     expected_audience = models.PositiveIntegerField(null=True, blank=True)
-    audience = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
     pending = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    delivered = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    # Of the failed, those the vendor had accepted (an undelivered receipt): with
-    # it the counters say when no sent log awaits its receipt any more.
-    undelivered = models.PositiveIntegerField(default=0)
-    # Of the sent, those whose receipt did not come within the receipt timeout.
-    no_receipt = models.PositiveIntegerField(default=0)
-    cancelled = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -86,7 +94,7 @@ class Dispatch(models.Model):
         return self.sent - self.delivered - self.undelivered - self.no_receipt
 
 
-class RetiredCounts(models.Model):
+class RetiredCounts(MessageCounts):
     """What a dispatch's deleted messages counted. Retention deletes old final
     messages; the dispatch keeps its counters, and they still reconcile with the
     messages left plus these."""
@@ -94,15 +102,6 @@ class RetiredCounts(models.Model):
     dispatch = models.OneToOneField(
         Dispatch, on_delete=models.CASCADE, primary_key=True, related_name="retired"
     )
-    audience = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    delivered = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    undelivered = models.PositiveIntegerField(default=0)
-    no_receipt = models.PositiveIntegerField(default=0)
-    cancelled = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
 
     class Meta:
         verbose_name_plural = "retired counts"

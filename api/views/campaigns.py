@@ -15,23 +15,6 @@ from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from campaigns.services import lifecycle
 
-_STATS_DEFAULTS = dict.fromkeys(
-    (
-        "expected_audience",
-        "skipped",
-        "pending",
-        "sent",
-        "delivered",
-        "failed",
-        "cancelled",
-        "no_receipt",
-        "retried",
-        "cost",
-        "dead_chunks",
-    ),
-    0,
-)
-
 
 class CampaignViewSet(
     OrganizationScoped,
@@ -101,5 +84,5 @@ class CampaignViewSet(
     @extend_schema(responses=CampaignStatsSerializer)
     @action(detail=True, methods=["get"], filter_backends=[])
     def stats(self, request, pk=None):
-        stats = {**_STATS_DEFAULTS, **campaign_stats(campaign=self.get_object())}
+        stats = campaign_stats(campaign=self.get_object())
         return Response(CampaignStatsSerializer(stats).data)

@@ -53,10 +53,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
     # automations, which depends on it).
     hourly_series = staticmethod(campaign_hourly_from_logs)
     actions = [changelist_action(name) for name in CAMPAIGN_ACTIONS]
-    readonly_fields = [
-        "status",
-        "template_size",
-        "rendered_example",
+    run_fields = [
         "created_by",
         "created_at",
         "launched_at",
@@ -65,6 +62,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
         "total_chunks",
         "effective_chunk_size",
     ]
+    readonly_fields = ["status", "template_size", "rendered_example", *run_fields]
     fieldsets = [
         (None, {"fields": ["organization", "name", "channel", "segment", "status"]}),
         (
@@ -74,18 +72,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
         ("Sending", {"fields": ["scheduled_at", "chunk_size"]}),
         (
             "Run",
-            {
-                "fields": [
-                    "created_by",
-                    "created_at",
-                    "launched_at",
-                    "completed_at",
-                    "total_leads",
-                    "total_chunks",
-                    "effective_chunk_size",
-                ],
-                "classes": ["collapse"],
-            },
+            {"fields": run_fields, "classes": ["collapse"]},
         ),
     ]
 
