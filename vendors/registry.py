@@ -13,6 +13,7 @@ from vendors.base import VendorAdapter
 # class (or factory) taking no arguments, which is how tests plug in their own.
 ADAPTERS = {
     "simulator": "vendors.simulator.SimulatorAdapter",
+    "twilio": "vendors.twilio.TwilioAdapter",
 }
 
 _adapters: dict[str, VendorAdapter] = {}

@@ -292,6 +292,16 @@ SIMULATOR_WEBHOOK_SECRET = env_str(
     "SIMULATOR_WEBHOOK_SECRET", secret_policy.DEVELOPMENT_WEBHOOK_SECRET
 )
 SIMULATOR_REDIS_URL = env_str("SIMULATOR_REDIS_URL", "")
+# Twilio (vendors.twilio): callbacks are refused until TWILIO_AUTH_TOKEN is set.
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID", "")
+# Our public base URL: status callbacks go to it, and signatures are checked on it.
+TWILIO_STATUS_CALLBACK_URL = env_str("TWILIO_STATUS_CALLBACK_URL", "")
+TWILIO_MAX_IN_FLIGHT = env_int("TWILIO_MAX_IN_FLIGHT", 16)
+TWILIO_TIMEOUT_SECONDS = env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
 
 # --- Logs and metrics -----------------------------------------------------------
 # One JSON object a line with LOG_FORMAT=json, readable console lines otherwise;

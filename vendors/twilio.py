@@ -1,0 +1,222 @@
+"""Twilio SMS: the Messages API for sends, signed status callbacks and inbound SMS.
+
+Twilio takes one message a request, so a batch is many requests in flight on one
+pooled HTTP session, bounded by TWILIO_MAX_IN_FLIGHT. Our send id travels in the
+StatusCallback URL's query. Callbacks are form-encoded and signed with
+X-Twilio-Signature: base64 HMAC-SHA1 under the auth token over the full URL followed
+by every POST parameter, sorted by name, as name then value.
+"""
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from urllib.parse import parse_qs, urlencode
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+from requests.adapters import HTTPAdapter
+
+from vendors.base import (
+    MAX_ERROR_CODE,
+    MAX_INBOUND_BODY,
+    MAX_SENDER,
+    MAX_VENDOR_REF,
+    InboundMessage,
+    InvalidPayload,
+    OutboundMessage,
+    Receipt,
+    SendResult,
+    VendorAdapter,
+)
+
+RECEIPTS_PATH = "/api/webhooks/twilio/receipts"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors) as our error codes.
+RATE_LIMITED = 20429
+INVALID_NUMBER = 21211
+# The person replied STOP: Twilio refuses every message to them until START.
+OPTED_OUT = "21610"
+# Worth another attempt later: rate limits, queue overflow, carrier or network
+# trouble that passes.
+RETRYABLE_CODES = frozenset({"20429", "30001", "30002", "30008", "30010"})
+# Everything else is final; among them 21211/21614 (not a mobile number),
+# 30006 (landline), 30007 (carrier filtered) and OPTED_OUT.
+
+# Twilio's final statuses; queued, accepted, sending and sent are on the way.
+RECEIPT_STATUSES = {
+    "delivered": "DELIVERED",
+    "undelivered": "UNDELIVERED",
+    "failed": "UNDELIVERED",
+}
+CONNECTION_ERROR = "connection_error"
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """X-Twilio-Signature of a POST to `url` carrying these form parameters."""
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+class TwilioAdapter(VendorAdapter):
+    name = "twilio"
+    max_batch_size = 100
+
+    def __init__(
+        self,
+        *,
+        api_base: str | None = None,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        public_url: str | None = None,
+        max_in_flight: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.api_base = (api_base or settings.TWILIO_API_BASE).rstrip("/")
+        self.account_sid = account_sid or settings.TWILIO_ACCOUNT_SID
+        self.auth_token = auth_token or settings.TWILIO_AUTH_TOKEN
+        self.from_number = from_number or settings.TWILIO_FROM_NUMBER
+        self.messaging_service_sid = (
+            messaging_service_sid or settings.TWILIO_MESSAGING_SERVICE_SID
+        )
+        self.public_url = (public_url or settings.TWILIO_STATUS_CALLBACK_URL).rstrip(
+            "/"
+        )
+        self.max_in_flight = max_in_flight or settings.TWILIO_MAX_IN_FLIGHT
+        self.timeout = timeout or settings.TWILIO_TIMEOUT_SECONDS
+        self.messages_url = (
+            f"{self.api_base}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        )
+        self.session = requests.Session()
+        self.session.auth = (self.account_sid, self.auth_token)
+        pool = HTTPAdapter(
+            pool_connections=1, pool_maxsize=self.max_in_flight, max_retries=0
+        )
+        self.session.mount("http://", pool)
+        self.session.mount("https://", pool)
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.max_in_flight, thread_name_prefix="twilio"
+        )
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        return list(self.executor.map(self._send_one, messages))
+
+    def _send_one(self, message: OutboundMessage) -> SendResult:
+        form = {
+            "To": message.to,
+            "Body": message.body,
+            "StatusCallback": self.status_callback_url(message.send_id),
+        }
+        if self.messaging_service_sid:
+            form["MessagingServiceSid"] = self.messaging_service_sid
+        else:
+            form["From"] = self.from_number
+        try:
+            response = self.session.post(
+                self.messages_url, data=form, timeout=self.timeout
+            )
+            payload = response.json()
+        except (requests.RequestException, ValueError) as error:
+            # Not known to be accepted: another attempt later, never a drop.
+            return _failed(message, CONNECTION_ERROR, type(error).__name__)
+        if response.status_code == 201:
+            return SendResult(
+                send_id=message.send_id,
+                accepted=True,
+                vendor_ref=payload["sid"],
+                error_code=None,
+                error_message="",
+                retryable=False,
+                cost=Decimal(payload.get("price") or 0).copy_abs(),
+            )
+        code = str(payload.get("code") or f"http_{response.status_code}")
+        # Twilio's own message can quote the number: its documentation link cannot.
+        return _failed(message, code, str(payload.get("more_info", ""))[:200])
+
+    def status_callback_url(self, send_id: str) -> str:
+        return f"{self.public_url}{RECEIPTS_PATH}?{urlencode({'send_id': send_id})}"
+
+    def verify_request(
+        self, *, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> bool:
+        signature = headers.get(SIGNATURE_HEADER, "")
+        # Without a token anyone could sign: nothing is verified until one is set.
+        if not signature or not self.auth_token:
+            return False
+        expected = twilio_signature(
+            self.auth_token, self.public_url + path, _form(body)
+        )
+        return hmac.compare_digest(signature, expected)
+
+    def verify_signature(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> bool:
+        """Never enough alone: Twilio signs the URL too (see verify_request)."""
+        return False
+
+    def parse_receipts(
+        self, *, body: bytes, headers: Mapping[str, str]
+    ) -> list[Receipt]:
+        form = _form(body)
+        sid = _field(form, "MessageSid", MAX_VENDOR_REF)
+        status = RECEIPT_STATUSES.get(_field(form, "MessageStatus", 40))
+        if status is None:
+            return []
+        error_code = form.get("ErrorCode", "")[:MAX_ERROR_CODE] or None
+        return [
+            Receipt(
+                vendor_ref=sid,
+                status=status,
+                error_code=error_code if status == "UNDELIVERED" else None,
+                occurred_at=timezone.now(),
+            )
+        ]
+
+    def parse_inbound(
+        self, *, body: bytes, headers: Mapping[str, str]
+    ) -> list[InboundMessage]:
+        form = _form(body)
+        sid = _field(form, "MessageSid", MAX_VENDOR_REF)
+        return [
+            InboundMessage(
+                channel="sms",
+                sender=_field(form, "From", MAX_SENDER),
+                body=form.get("Body", "")[:MAX_INBOUND_BODY],
+                received_at=timezone.now(),
+                raw={"MessageSid": sid},
+            )
+        ]
+
+
+def _failed(message: OutboundMessage, code: str, text: str) -> SendResult:
+    return SendResult(
+        send_id=message.send_id,
+        accepted=False,
+        vendor_ref=None,
+        error_code=code,
+        error_message=text,
+        retryable=code in RETRYABLE_CODES or code == CONNECTION_ERROR,
+        cost=Decimal(0),
+    )
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        parsed = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as error:
+        raise InvalidPayload("the body is not form-encoded UTF-8") from error
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _field(form: Mapping[str, str], name: str, longest: int) -> str:
+    value = form.get(name, "")
+    if not value or len(value) > longest:
+        raise InvalidPayload(f"{name} is missing or longer than {longest} characters")
+    return value
