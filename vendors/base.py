@@ -117,6 +117,16 @@ class VendorAdapter(abc.ABC):
     ) -> bool:
         """Whether a webhook callback was signed by the vendor, recently."""
 
+    def verify_request(
+        self, *, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> bool:
+        """Whether a webhook request to `path` (and query) was signed by the vendor.
+
+        Vendors that sign the body alone check verify_signature; those that sign the
+        URL too (Twilio) join `path` to the public URL they were given.
+        """
+        return self.verify_signature(body=body, headers=headers)
+
     def parse_inbound(
         self, *, body: bytes, headers: Mapping[str, str]
     ) -> list[InboundMessage]:

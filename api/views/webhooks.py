@@ -1,8 +1,8 @@
 """Vendor callbacks: signed delivery receipts and inbound replies.
 
 No user signs these in: the vendor's signature over the raw body (with a timestamp,
-against replays) is the authentication, so a bad one is a 403 before anything is
-read or stored.
+against replays, or over the full URL too, as Twilio signs) is the authentication,
+so a bad one is a 403 before anything is read or stored.
 """
 
 import structlog
@@ -38,7 +38,9 @@ def _verified_adapter(request, vendor: str) -> VendorAdapter:
         _rejected(request, vendor, reason="unknown_vendor")
         raise exceptions.NotFound(f"unknown vendor {vendor!r}")
     adapter = get_adapter(vendor)
-    if not adapter.verify_signature(body=request.body, headers=request.headers):
+    if not adapter.verify_request(
+        path=request.get_full_path(), body=request.body, headers=request.headers
+    ):
         _rejected(request, vendor, reason="bad_signature")
         raise exceptions.PermissionDenied("missing, invalid or expired signature")
     return adapter

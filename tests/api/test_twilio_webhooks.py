@@ -1,0 +1,229 @@
+"""Twilio's callbacks: status callbacks and inbound SMS, signed over URL and params.
+
+A missing, forged or tampered X-Twilio-Signature, or one replayed with other
+parameters, is a 403 that changes nothing.
+"""
+
+from collections.abc import Iterator
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from rest_framework.test import APIClient
+
+from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
+from messaging.services.receipts import receipts_process
+from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
+from tests.support.twilio import PUBLIC_URL, adapter_for
+from vendors.base import OutboundMessage
+from vendors.registry import reset_adapters
+from vendors.twilio import twilio_signature
+from vendors.twilio_fake import SentMessage, TwilioFake
+
+pytestmark = pytest.mark.django_db
+INBOUND_URL = f"{PUBLIC_URL}/api/webhooks/twilio/inbound"
+
+
+@pytest.fixture
+def fake(settings) -> Iterator[TwilioFake]:
+    """The fake, and the server configured as its account (same auth token)."""
+    fake = TwilioFake().start()
+    settings.TWILIO_API_BASE = fake.base_url
+    settings.TWILIO_ACCOUNT_SID = fake.account_sid
+    settings.TWILIO_AUTH_TOKEN = fake.auth_token
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    settings.TWILIO_STATUS_CALLBACK_URL = PUBLIC_URL
+    reset_adapters()
+    yield fake
+    reset_adapters()
+    fake.stop()
+
+
+@pytest.fixture
+def sent(fake, org) -> tuple[SentMessage, CommunicationLog]:
+    """A message the fake accepted, and our log of it as sent."""
+    [result] = adapter_for(fake).send_batch(
+        [OutboundMessage("send-1", "sms", "+12025550100", "Hi")]
+    )
+    dispatch = DispatchFactory(organization=org, pending=0, sent=1, audience=1)
+    log = CommunicationLogFactory(
+        dispatch=dispatch,
+        status=LogStatus.SENT,
+        vendor="twilio",
+        vendor_ref=result.vendor_ref,
+        lead__organization=org,
+    )
+    return fake.sent[0], log
+
+
+def post(url: str, params: dict[str, str], headers: dict[str, str]):
+    parts = urlsplit(url)
+    path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    extra = {f"HTTP_{name.upper().replace('-', '_')}": v for name, v in headers.items()}
+    return APIClient().post(
+        path,
+        urlencode(params),
+        content_type="application/x-www-form-urlencoded",
+        **extra,
+    )
+
+
+def assert_unchanged(log: CommunicationLog) -> None:
+    assert not DeliveryReceipt.objects.exists()
+    log.refresh_from_db()
+    assert log.status == LogStatus.SENT
+
+
+def test_a_signed_delivered_callback_makes_the_sent_log_delivered(fake, sent):
+    message, log = sent
+
+    response = post(*fake.status_callback(message, "delivered"))
+    receipts_process()
+
+    assert response.status_code == 202
+    assert response.json() == {"received": 1, "new": 1}
+    log.refresh_from_db()
+    assert log.status == LogStatus.DELIVERED
+    assert Dispatch.objects.get(pk=log.dispatch_id).delivered == 1
+
+
+def test_an_undelivered_callback_fails_the_log_with_its_error_code(fake, sent):
+    message, log = sent
+
+    post(*fake.status_callback(message, "undelivered", error_code="30007"))
+    receipts_process()
+
+    log.refresh_from_db()
+    assert (log.status, log.error_code) == (LogStatus.FAILED, "30007")
+
+
+@pytest.mark.parametrize("status", ["queued", "sending", "sent"])
+def test_a_status_on_the_way_changes_nothing(fake, sent, status):
+    message, log = sent
+
+    response = post(*fake.status_callback(message, status))
+
+    assert (response.status_code, response.json()["received"]) == (202, 0)
+    assert_unchanged(log)
+
+
+def test_a_forged_signature_is_a_403_and_changes_nothing(fake, sent):
+    message, log = sent
+    forger = TwilioFake(auth_token="0" * 32)
+
+    response = post(*forger.status_callback(message, "delivered"))
+
+    assert response.status_code == 403
+    assert_unchanged(log)
+
+
+def test_a_missing_signature_is_a_403_and_changes_nothing(fake, sent):
+    message, log = sent
+    url, params, _ = fake.status_callback(message, "delivered")
+
+    response = post(url, params, {})
+
+    assert response.status_code == 403
+    assert_unchanged(log)
+
+
+def test_a_tampered_parameter_is_a_403_and_changes_nothing(fake, sent):
+    message, log = sent
+    url, params, headers = fake.status_callback(message, "undelivered")
+
+    response = post(url, {**params, "MessageStatus": "delivered"}, headers)
+
+    assert response.status_code == 403
+    assert_unchanged(log)
+
+
+def test_a_signature_replayed_with_another_url_is_a_403(fake, sent):
+    message, log = sent
+    url, params, headers = fake.status_callback(message, "delivered")
+
+    response = post(url.replace("send-1", "send-2"), params, headers)
+
+    assert response.status_code == 403
+    assert_unchanged(log)
+
+
+def test_a_signature_replayed_with_another_message_is_a_403(fake, sent):
+    message, log = sent
+    url, params, headers = fake.status_callback(message, "delivered")
+    other_log = CommunicationLogFactory(
+        dispatch=log.dispatch,
+        status=LogStatus.SENT,
+        vendor="twilio",
+        vendor_ref="SM" + "1" * 32,
+        lead__organization=log.lead.organization,
+    )
+
+    response = post(url, {**params, "MessageSid": other_log.vendor_ref}, headers)
+
+    assert response.status_code == 403
+    other_log.refresh_from_db()
+    assert other_log.status == LogStatus.SENT
+    assert_unchanged(log)
+
+
+def test_without_an_auth_token_no_callback_is_accepted(fake, sent, settings):
+    message, log = sent
+    settings.TWILIO_AUTH_TOKEN = ""
+    reset_adapters()
+    unsigned = TwilioFake(auth_token="")
+
+    response = post(*unsigned.status_callback(message, "delivered"))
+
+    assert response.status_code == 403
+    assert_unchanged(log)
+
+
+def inbound(token: str, text: str, sender: str = "+12025550147"):
+    params = {
+        "MessageSid": "SM" + "2" * 32,
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "To": "+15005550006",
+        "Body": text,
+    }
+    headers = {"X-Twilio-Signature": twilio_signature(token, INBOUND_URL, params)}
+    return post(INBOUND_URL, params, headers)
+
+
+def test_a_signed_inbound_stop_opts_the_lead_out(fake, org):
+    lead = LeadFactory(organization=org, phones=["+12025550147"])
+
+    response = inbound(fake.auth_token, "STOP")
+
+    assert response.status_code == 200
+    assert response.json()["opted_out"] == 1
+    lead.refresh_from_db()
+    assert lead.sms_opt_out
+
+
+def test_a_forged_inbound_stop_is_a_403_and_changes_nothing(fake, org):
+    lead = LeadFactory(organization=org, phones=["+12025550147"])
+
+    response = inbound("0" * 32, "STOP")
+
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert not lead.sms_opt_out
+
+
+def test_a_signed_callback_without_a_message_sid_is_a_400(fake):
+    params = {"MessageStatus": "delivered"}
+    url = f"{PUBLIC_URL}/api/webhooks/twilio/receipts?send_id=send-1"
+    headers = {"X-Twilio-Signature": twilio_signature(fake.auth_token, url, params)}
+
+    response = post(url, params, headers)
+
+    assert response.status_code == 400
+
+
+def test_the_fake_counted_exactly_one_request_per_send_id(fake, sent):
+    message, _ = sent
+
+    post(*fake.status_callback(message, "delivered"))
+
+    assert fake.requests_by_send_id == {"send-1": 1}
