@@ -35,17 +35,23 @@ SECRET_KEY_MIN_LENGTH = 50
 WEBHOOK_SECRET_MIN_LENGTH = 32
 MIN_DISTINCT_CHARACTERS = 5
 
+# Secrets of an optional vendor: unset is allowed (the vendor then refuses every
+# callback), but a set one must be real.
+OPTIONAL_SECRETS = frozenset({"TWILIO_AUTH_TOKEN"})
+
 HOW_TO_MAKE_ONE = (
     "python -c 'import secrets; print(secrets.token_urlsafe(50))' makes one"
 )
 
 
 def secret_setting_names(names: Iterable[str]) -> list[str]:
-    """SECRET_KEY and every webhook secret among these setting names."""
+    """SECRET_KEY, every webhook secret and vendor auth token among these names."""
     return [
         name
         for name in names
-        if name == "SECRET_KEY" or name.endswith("_WEBHOOK_SECRET")
+        if name == "SECRET_KEY"
+        or name.endswith("_WEBHOOK_SECRET")
+        or name in OPTIONAL_SECRETS
     ]
 
 
@@ -55,6 +61,8 @@ def refuse_development_secrets(secrets: Mapping[str, str]) -> None:
     `secrets` maps setting names to their values. The message never shows a value.
     """
     for name, value in secrets.items():
+        if name in OPTIONAL_SECRETS and not value:
+            continue
         problem = _problem(name, value or "")
         if problem:
             raise ImproperlyConfigured(

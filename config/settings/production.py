@@ -12,7 +12,8 @@ from config.settings.base import (
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
-# SECRET_KEY and every *_WEBHOOK_SECRET: none may be a development or example value.
+# SECRET_KEY, every *_WEBHOOK_SECRET and TWILIO_AUTH_TOKEN (if set): none may be a
+# development or example value.
 refuse_development_secrets(
     {name: globals()[name] for name in secret_setting_names(list(globals()))}
 )

@@ -31,7 +31,12 @@ def run_production(args: list[str], **overrides: str) -> subprocess.CompletedPro
         key: value
         for key, value in os.environ.items()
         if key
-        not in {"SECRET_KEY", "SIMULATOR_WEBHOOK_SECRET", "DJANGO_SETTINGS_MODULE"}
+        not in {
+            "SECRET_KEY",
+            "SIMULATOR_WEBHOOK_SECRET",
+            "TWILIO_AUTH_TOKEN",
+            "DJANGO_SETTINGS_MODULE",
+        }
     }
     env.update(DJANGO_SETTINGS_MODULE="config.settings.production", **overrides)
     return subprocess.run(
@@ -76,6 +81,8 @@ def test_production_starts_with_secrets_of_its_own():
         ("SIMULATOR_WEBHOOK_SECRET", "", "is not set"),
         ("SIMULATOR_WEBHOOK_SECRET", "Change-Me", "documented example"),
         ("SIMULATOR_WEBHOOK_SECRET", secrets.token_hex(8), "shorter than 32"),
+        ("TWILIO_AUTH_TOKEN", "change-me", "documented example"),
+        ("TWILIO_AUTH_TOKEN", secrets.token_hex(8), "shorter than 32"),
     ],
 )
 def test_production_refuses_a_development_or_placeholder_secret(
