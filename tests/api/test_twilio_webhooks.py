@@ -10,10 +10,15 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from rest_framework.test import APIClient
 
+from campaigns.models import Campaign
+from campaigns.services import lifecycle
 from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogStatus
 from messaging.services.receipts import receipts_process
+from messaging.services.sending import logs_send_due
 from tests.crm.factories import LeadFactory
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
+from tests.support.campaigns import expand_all, launched_and_chunked
+from tests.support.messaging import assert_counters_match_logs
 from tests.support.twilio import PUBLIC_URL, adapter_for
 from vendors.base import OutboundMessage
 from vendors.registry import reset_adapters
@@ -227,3 +232,29 @@ def test_the_fake_counted_exactly_one_request_per_send_id(fake, sent):
     post(*fake.status_callback(message, "delivered"))
 
     assert fake.requests_by_send_id == {"send-1": 1}
+
+
+def test_a_campaign_sent_through_twilio_completes_with_delivered_logs(fake, settings):
+    # given a campaign of three leads, expanded, with Twilio as the vendor
+    settings.VENDOR_DEFAULT = "twilio"
+    campaign = launched_and_chunked(3)
+    expand_all(campaign)
+
+    # when the send path sends its due messages and Twilio calls back delivered
+    outcome = logs_send_due(dispatch_id=campaign.dispatch_id)
+    answers = [
+        post(*fake.status_callback(message, "delivered")) for message in fake.sent
+    ]
+    receipts_process()
+    lifecycle.campaign_mark_completed(dispatch_id=campaign.dispatch_id)
+
+    # then every message went once, each is delivered, and the campaign completed
+    logs = CommunicationLog.objects.filter(dispatch=campaign.dispatch_id)
+    assert outcome.sent == 3
+    assert {answer.status_code for answer in answers} == {202}
+    assert fake.requests_by_send_id == {log.send_id: 1 for log in logs}
+    assert {log.status for log in logs} == {LogStatus.DELIVERED}
+    assert {log.vendor for log in logs} == {"twilio"}
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert_counters_match_logs(campaign.dispatch)
