@@ -42,7 +42,7 @@ INVALID_NUMBER = 21211
 # The person replied STOP: Twilio refuses every message to them until START.
 OPTED_OUT = "21610"
 # Worth another attempt later: rate limits, queue overflow, carrier or network
-# trouble that passes.
+# trouble that passes (as are Twilio's 5xx answers and connection errors).
 RETRYABLE_CODES = frozenset({"20429", "30001", "30002", "30008", "30010"})
 # Everything else is final; among them 21211/21614 (not a mobile number),
 # 30006 (landline), 30007 (carrier filtered) and OPTED_OUT.
@@ -125,7 +125,9 @@ class TwilioAdapter(VendorAdapter):
             payload = response.json()
         except (requests.RequestException, ValueError) as error:
             # Not known to be accepted: another attempt later, never a drop.
-            return _failed(message, CONNECTION_ERROR, type(error).__name__)
+            return _failed(
+                message, CONNECTION_ERROR, type(error).__name__, passing=True
+            )
         if response.status_code == 201:
             return SendResult(
                 send_id=message.send_id,
@@ -138,7 +140,8 @@ class TwilioAdapter(VendorAdapter):
             )
         code = str(payload.get("code") or f"http_{response.status_code}")
         # Twilio's own message can quote the number: its documentation link cannot.
-        return _failed(message, code, str(payload.get("more_info", ""))[:200])
+        text = str(payload.get("more_info", ""))[:200]
+        return _failed(message, code, text, passing=response.status_code >= 500)
 
     def status_callback_url(self, send_id: str) -> str:
         return f"{self.public_url}{RECEIPTS_PATH}?{urlencode({'send_id': send_id})}"
@@ -195,14 +198,17 @@ class TwilioAdapter(VendorAdapter):
         ]
 
 
-def _failed(message: OutboundMessage, code: str, text: str) -> SendResult:
+def _failed(
+    message: OutboundMessage, code: str, text: str, *, passing: bool = False
+) -> SendResult:
+    """A refused message; retryable when its code or `passing` says it may pass."""
     return SendResult(
         send_id=message.send_id,
         accepted=False,
         vendor_ref=None,
         error_code=code,
         error_message=text,
-        retryable=code in RETRYABLE_CODES or code == CONNECTION_ERROR,
+        retryable=passing or code in RETRYABLE_CODES,
         cost=Decimal(0),
     )
 

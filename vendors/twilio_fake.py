@@ -46,6 +46,8 @@ class TwilioFake:
     latency_ms: int = 0
     # Share of valid requests answered with a transient 30001 (queue overflow).
     failure_rate: float = 0.0
+    # Share of valid requests answered 503 with code 20503.
+    server_error_rate: float = 0.0
     # Most requests the account takes in any one second; 0 means no limit.
     rate_limit_per_second: int = 0
     seed: int = 0
@@ -137,8 +139,10 @@ class TwilioFake:
         if not form.get("Body"):
             return 400, _error(21602, "Message body is required.", 400)
         with self._lock:
-            transient = self._random.random() < self.failure_rate
-        if transient:
+            draw = self._random.random()
+        if draw < self.server_error_rate:
+            return 503, _error(20503, "Service Unavailable", 503)
+        if draw < self.server_error_rate + self.failure_rate:
             return 400, _error(30001, "Queue overflow", 400)
         sid = "SM" + secrets.token_hex(16)
         sender = form.get("From") or form.get("MessagingServiceSid", "")

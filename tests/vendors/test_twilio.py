@@ -89,6 +89,19 @@ def test_a_transient_vendor_failure_is_retryable(fake):
     )
 
 
+def test_a_twilio_server_error_is_retryable(fake):
+    fake.server_error_rate = 1.0
+    adapter = adapter_for(fake)
+
+    [result] = adapter.send_batch([sms("send-1")])
+
+    assert (result.accepted, result.error_code, result.retryable) == (
+        False,
+        "20503",
+        True,
+    )
+
+
 def test_wrong_credentials_are_a_permanent_failure(fake):
     adapter = adapter_for(fake, auth_token="0" * 32)
 
