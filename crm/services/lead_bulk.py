@@ -156,7 +156,13 @@ def lead_values_update(
         leads = [
             Lead(pk=row[0], **dict(zip(fields, row[1:], strict=True))) for row in values
         ]
-        return leads_bulk_update(leads=leads, fields=fields)
+        flags = [name for name in fields if name in OPT_OUT_FIELDS.values()]
+        for flag in flags:
+            Lead.objects.filter(
+                pk__in=[lead.pk for lead in leads if getattr(lead, flag)]
+            ).update(**{flag: True})
+        others = [name for name in fields if name not in flags]
+        return leads_bulk_update(leads=leads, fields=others)
     now = timezone.now()
     names = [name for name in fields if name != "updated_at"]
     encoders = _encoders(["id", *names])
