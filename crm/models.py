@@ -45,6 +45,11 @@ class Channel(models.TextChoices):
     EMAIL = "email", "Email"
 
 
+class OptOutSource(models.TextChoices):
+    KEYWORD = "keyword", "Replied STOP"
+    MANUAL = "manual", "Set by a user or an import"
+
+
 class Lead(models.Model):
     """A person a campaign can reach.
 
@@ -72,6 +77,25 @@ class Lead(models.Model):
     tags = models.JSONField(default=list, blank=True)
     sms_opt_out = models.BooleanField(default=False)
     email_opt_out = models.BooleanField(default=False)
+    # Consent bookkeeping, written only by crm.services.consent: who opted the lead
+    # out of each channel (a START lifts only a keyword opt-out), and the vendor's
+    # time of the last STOP/START applied, so an older keyword arriving late loses.
+    sms_opt_out_source = models.CharField(
+        max_length=16,
+        choices=OptOutSource.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    email_opt_out_source = models.CharField(
+        max_length=16,
+        choices=OptOutSource.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    sms_keyword_at = models.DateTimeField(null=True, blank=True)
+    email_keyword_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -112,12 +136,23 @@ class Lead(models.Model):
         return self.sms_opt_out if channel == Channel.SMS else self.email_opt_out
 
 
-# A lead's own data, in the model's order: every field but its id, organization and
-# timestamps. Imports write them, exports and single-lead updates take from them.
+# The opt-out flags, per channel.
+OPT_OUT_FIELDS = {Channel.SMS: "sms_opt_out", Channel.EMAIL: "email_opt_out"}
+
+# Where each channel's opt-out came from and when its last keyword was applied:
+# crm.services.consent's alone to write.
+CONSENT_BOOKKEEPING_FIELDS = frozenset(
+    {"sms_opt_out_source", "email_opt_out_source", "sms_keyword_at", "email_keyword_at"}
+)
+
+# A lead's own data, in the model's order: every field but its id, organization,
+# timestamps and consent bookkeeping. Imports write them, exports and single-lead
+# updates take from them.
 LEAD_DATA_FIELDS = tuple(
     field.attname
     for field in Lead._meta.concrete_fields
     if field.attname not in {"id", "organization_id", "created_at", "updated_at"}
+    and field.attname not in CONSENT_BOOKKEEPING_FIELDS
 )
 
 

@@ -290,10 +290,10 @@ class DeliveryReceipt(models.Model):
 class InboundReply(models.Model):
     """A reply a person sent us, kept as the record of each opt-out and opt-in.
 
-    Organizations share the sender number, so a STOP applies to every lead reached
-    at that contact (see messaging.services.inbound). The reply itself belongs to
-    the organization whose message it answers, and only its members read it; a
-    reply to nothing we sent belongs to none and is for operators only.
+    A reply belongs to the organization whose message it answers: its STOP or
+    START acts on that organization's leads alone, and only its members read it
+    (see messaging.services.inbound). A reply to nothing we sent belongs to none,
+    changes nothing and is for operators only.
     """
 
     class Action(models.TextChoices):
@@ -301,6 +301,8 @@ class InboundReply(models.Model):
         OPT_IN = "opt_in", "Opted in"
         IGNORED = "ignored", "No keyword"
         UNUSABLE_SENDER = "unusable_sender", "Sender not a valid contact"
+        NO_ORGANIZATION = "no_organization", "Answers no message we sent"
+        STALE = "stale", "Older than the sender's last keyword"
 
     organization = models.ForeignKey(
         Organization,
@@ -310,6 +312,9 @@ class InboundReply(models.Model):
         related_name="inbound_replies",
     )
     vendor = models.CharField(max_length=32, blank=True, default="")
+    # The vendor's id of the message, "" if it gives none: a replay is not applied
+    # twice.
+    vendor_message_id = models.CharField(max_length=120, blank=True, default="")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     sender = models.CharField(max_length=254)
     body = models.TextField(blank=True, default="")
@@ -321,6 +326,13 @@ class InboundReply(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "vendor_message_id"],
+                condition=~Q(vendor_message_id=""),
+                name="inbound_unique_vendor_message",
+            ),
+        ]
         indexes = [
             models.Index(fields=["sender"], name="inbound_sender"),
             models.Index(fields=["-created_at"], name="inbound_recent"),

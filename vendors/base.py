@@ -75,6 +75,8 @@ class InboundMessage:
     body: str
     received_at: datetime
     raw: dict[str, Any] = field(default_factory=dict)
+    # The vendor's id of the message, when it gives one: a replay carries the same.
+    message_id: str = ""
 
 
 class VendorAdapter(abc.ABC):

@@ -88,6 +88,7 @@ def inbound_payload(messages: Sequence[InboundMessage]) -> dict:
                 "from": message.sender,
                 "body": message.body,
                 "received_at": message.received_at.isoformat(),
+                **({"id": message.message_id} if message.message_id else {}),
             }
             for message in messages
         ]
@@ -169,10 +170,16 @@ def _inbound(entry: object) -> InboundMessage:
         raise InvalidPayload("a message's body must be a string")
     if len(text) > MAX_INBOUND_BODY:
         raise InvalidPayload(f"a message's body is over {MAX_INBOUND_BODY} characters")
+    message_id = entry.get("id")
     return InboundMessage(
         channel=channel,
         sender=sender,
         body=text,
         received_at=_instant(entry, "received_at"),
         raw=entry,
+        message_id=(
+            _text(message_id, name="a message's id", max_length=MAX_VENDOR_REF)
+            if message_id is not None
+            else ""
+        ),
     )

@@ -119,6 +119,7 @@ class InboundWebhook(_Webhook):
                     "opted_in": serializers.IntegerField(),
                     "suppressed": serializers.IntegerField(),
                     "ignored": serializers.IntegerField(),
+                    "duplicates": serializers.IntegerField(),
                 },
             ),
             **_RESPONSES,
@@ -141,5 +142,6 @@ class InboundWebhook(_Webhook):
                 "opted_in": len(outcome.opted_in),
                 "suppressed": outcome.suppressed,
                 "ignored": outcome.ignored,
+                "duplicates": outcome.duplicates,
             }
         )

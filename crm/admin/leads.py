@@ -4,6 +4,7 @@ import io
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
@@ -18,12 +19,25 @@ from crm.admin_scoping import (
     request_organization,
 )
 from crm.contacts import ContactError, normalize_emails, normalize_phones
-from crm.models import Lead, Organization
+from crm.models import (
+    CONSENT_BOOKKEEPING_FIELDS,
+    OPT_OUT_FIELDS,
+    Channel,
+    Lead,
+    Organization,
+)
+from crm.services.consent import lead_opt_in
 from crm.services.lead_export import lead_export_csv_lines
 from crm.services.lead_import import ImportFileError, lead_import_csv
 
 # Rejected rows shown on the import page; the rest are counted, not listed.
 IMPORT_REJECTS_SHOWN = 200
+
+
+def _opt_out_text(opted_out: bool, source: str) -> str:
+    if not opted_out:
+        return "yes"
+    return f"opted out ({source})" if source else "opted out"
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -53,8 +67,6 @@ class LeadAdminForm(forms.ModelForm):
             "timezone",
             "tags",
             "attributes",
-            "sms_opt_out",
-            "email_opt_out",
         ]
         widgets = {
             "tags": forms.Textarea(attrs={"rows": 2}),
@@ -89,6 +101,25 @@ class LeadAdminForm(forms.ModelForm):
                 )
             self.instance.set_contacts(phones=phones, emails=emails)
         return cleaned
+
+
+class LiftOptOutForm(forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices)
+    reason = forms.CharField(
+        max_length=500,
+        help_text="Why this person may be messaged again, e.g. how they asked.",
+    )
+
+
+# The columns the lead form writes: never the opt-outs, which change only through
+# crm.services.consent, so a STOP that arrives while the form is open stands.
+FORM_WRITTEN_FIELDS = [
+    field.attname
+    for field in Lead._meta.concrete_fields
+    if not field.primary_key
+    and field.attname not in {*OPT_OUT_FIELDS.values(), *CONSENT_BOOKKEEPING_FIELDS}
+    and field.attname != "created_at"
+]
 
 
 class LeadImportForm(forms.Form):
@@ -133,7 +164,7 @@ class LeadAdmin(OrganizationScopedAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     readonly_fields = ["created_at", "updated_at", "opt_out_state"]
-    actions = ["export_selected"]
+    actions = ["export_selected", "lift_opt_out"]
     change_list_template = "admin/crm/lead/change_list.html"
     fieldsets = [
         (None, {"fields": ["organization", "name", "external_id"]}),
@@ -141,7 +172,7 @@ class LeadAdmin(OrganizationScopedAdmin):
         ("Value", {"fields": ["total_spend", "visits", "timezone", "tags"]}),
         (
             "Opt-out per channel",
-            {"fields": ["opt_out_state", "sms_opt_out", "email_opt_out"]},
+            {"fields": ["opt_out_state"]},
         ),
         ("Attributes", {"fields": ["attributes"], "classes": ["collapse"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
@@ -161,9 +192,42 @@ class LeadAdmin(OrganizationScopedAdmin):
     def opt_out_state(self, lead):
         return format_html(
             "SMS: <strong>{}</strong> &middot; Email: <strong>{}</strong>",
-            "opted out" if lead.sms_opt_out else "yes",
-            "opted out" if lead.email_opt_out else "yes",
+            _opt_out_text(lead.sms_opt_out, lead.get_sms_opt_out_source_display()),
+            _opt_out_text(lead.email_opt_out, lead.get_email_opt_out_source_display()),
         )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=FORM_WRITTEN_FIELDS)
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description="Lift opt-out of selected leads (with a reason)")
+    def lift_opt_out(self, request, queryset):
+        """Opt the leads back into a channel: the one way back, with a reason."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = LiftOptOutForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            channel, reason = form.cleaned_data["channel"], form.cleaned_data["reason"]
+            lifted = 0
+            for lead in queryset.filter(**{OPT_OUT_FIELDS[channel]: True}):
+                if lead_opt_in(lead_id=lead.pk, channel=channel, reason=reason):
+                    lifted += 1
+                    self.log_change(
+                        request, lead, f"Lifted {channel} opt-out: {reason}"
+                    )
+            self.message_user(request, f"Lifted the {channel} opt-out of {lifted}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Lift opt-out",
+            "form": form,
+            "leads": queryset,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/crm/lead/lift_opt_out.html", context)
 
     def get_urls(self):
         return [

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from crm.models import Lead
+from crm.models import OPT_OUT_FIELDS, Lead
 
 # On Postgres, COPY writes a batch several times faster than bulk_create and
 # bulk_update, which spend most of their time adapting parameters in Python: a
@@ -144,6 +144,9 @@ def lead_values_update(
 ) -> int:
     """Write `fields` (and updated_at = now) of the leads whose id leads each tuple.
 
+    An opt-out column is only ever set, never cleared: a lead opted out since its
+    values were read stays opted out.
+
     Each tuple is (id, *values of fields), JSON ones as Python values; see
     lead_values_insert for why tuples rather than Lead instances.
     """
@@ -153,7 +156,13 @@ def lead_values_update(
         leads = [
             Lead(pk=row[0], **dict(zip(fields, row[1:], strict=True))) for row in values
         ]
-        return leads_bulk_update(leads=leads, fields=fields)
+        flags = [name for name in fields if name in OPT_OUT_FIELDS.values()]
+        for flag in flags:
+            Lead.objects.filter(
+                pk__in=[lead.pk for lead in leads if getattr(lead, flag)]
+            ).update(**{flag: True})
+        others = [name for name in fields if name not in flags]
+        return leads_bulk_update(leads=leads, fields=others)
     now = timezone.now()
     names = [name for name in fields if name != "updated_at"]
     encoders = _encoders(["id", *names])
@@ -179,14 +188,20 @@ def _write_changed(cursor: Any, *, written: Sequence[str], rows: Any) -> None:
         write_row = copy.write_row
         for row in rows:
             write_row(row)
-    assignments = ", ".join(
-        f"{column} = changed.{column}"
-        for column in map(connection.ops.quote_name, written[1:])
-    )
+    assignments = ", ".join(map(_assignment, written[1:]))
     cursor.execute(
         f"UPDATE {_TABLE} SET {assignments} FROM lead_bulk_changed AS changed "
         f"WHERE {_TABLE}.id = changed.id"
     )
+
+
+def _assignment(name: str) -> str:
+    """`column = changed.column`; an opt-out may be set by a bulk write, never
+    cleared: it keeps the row's own value OR the new one, in the same UPDATE."""
+    column = connection.ops.quote_name(name)
+    if name in OPT_OUT_FIELDS.values():
+        return f"{column} = {_TABLE}.{column} OR changed.{column}"
+    return f"{column} = changed.{column}"
 
 
 def _json_encoder() -> Callable[[Any], str]:

@@ -6,10 +6,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from crm.contacts import ContactError, normalize_emails, normalize_phones
-from crm.models import LEAD_DATA_FIELDS, Channel, Lead, Organization
+from crm.models import (
+    LEAD_DATA_FIELDS,
+    OPT_OUT_FIELDS,
+    Lead,
+    OptOutSource,
+    Organization,
+)
 
 # phone and email follow the lists' first entries (Lead.set_contacts).
 UPDATABLE_FIELDS = frozenset(LEAD_DATA_FIELDS) - {"phone", "email"}
@@ -70,6 +75,7 @@ def _save(lead: Lead, **kwargs: Any) -> Lead:
 def lead_create(*, organization: Organization, **fields: Any) -> Lead:
     """Create a lead; phones become E.164, emails lowercase, errors name the field."""
     lead = Lead(organization=organization)
+    _opt_outs_apply(lead, fields)
     _apply(lead, fields)
     return _save(lead)
 
@@ -86,27 +92,36 @@ def lead_update(*, lead: Lead, **fields: Any) -> Lead:
         columns.add("phone")
     if "emails" in columns:
         columns.add("email")
+    for flag in OPT_OUT_FIELDS.values():
+        if flag in columns:
+            columns.add(f"{flag}_source")
     with transaction.atomic():
         current = Lead.objects.select_for_update().get(pk=lead.pk)
+        _opt_outs_apply(current, fields)
         _apply(current, fields)
         return _save(current, update_fields=[*sorted(columns), "updated_at"])
 
 
-def leads_set_opt_out(*, contact: str, channel: str, opted_out: bool) -> list[int]:
-    """Opt every lead reached at `contact` out of (or back into) the channel.
+def _opt_outs_apply(lead: Lead, fields: dict[str, Any]) -> None:
+    """Take the opt-out flags out of `fields` and set them on the lead, by a user.
 
-    Matched on the primary phone or email, in every organization: an inbound STOP
-    comes to the sender, which organizations share, and the law asks that the person
-    stop getting messages from it whoever sent them. Returns the leads changed.
+    An update may opt the lead out, never back in: lifting an opt-out is an
+    explicit act with a reason (crm.services.consent.lead_opt_in, the admin's
+    "lift opt-out" action).
     """
-    if channel == Channel.SMS:
-        leads = Lead.objects.filter(phone=contact).exclude(sms_opt_out=opted_out)
-        field = "sms_opt_out"
-    else:
-        leads = Lead.objects.filter(email=contact).exclude(email_opt_out=opted_out)
-        field = "email_opt_out"
-    ids = list(leads.values_list("pk", flat=True))
-    Lead.objects.filter(pk__in=ids).update(
-        **{field: opted_out}, updated_at=timezone.now()
-    )
-    return ids
+    for flag in OPT_OUT_FIELDS.values():
+        if flag not in fields:
+            continue
+        wanted = bool(fields.pop(flag))
+        if getattr(lead, flag) and not wanted:
+            raise ValidationError(
+                {
+                    flag: [
+                        "an opt-out cannot be cleared here: a user lifts it in the "
+                        "admin, with a reason"
+                    ]
+                }
+            )
+        if wanted and not getattr(lead, flag):
+            setattr(lead, flag, True)
+            setattr(lead, f"{flag}_source", OptOutSource.MANUAL)

@@ -1,16 +1,20 @@
-"""People's replies: STOP / UNSUBSCRIBE opt them out of a channel, START back in."""
+"""People's replies: STOP / UNSUBSCRIBE opt them out of a channel, START back in.
+
+A reply acts in the organization whose message it answers, on its leads at the
+sender's contact; one that answers nothing we sent changes nothing.
+"""
 
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.contacts import ContactError, normalize_email, normalize_phone
 from crm.models import Channel, Lead
-from crm.services.leads import leads_set_opt_out
+from crm.services.consent import leads_keyword_apply
 from messaging.models import PENDING_DUE, CommunicationLog, InboundReply, LogStatus
 from messaging.services.dispatches import dispatch_counters_add, dispatch_finish_if_done
 from vendors.base import InboundMessage
@@ -32,6 +36,7 @@ class InboundOutcome:
     opted_in: list[int] = field(default_factory=list)
     suppressed: int = 0
     ignored: int = 0
+    duplicates: int = 0
 
 
 def keyword(text: str) -> str:
@@ -45,16 +50,21 @@ def keyword(text: str) -> str:
 def inbound_handle(
     *, messages: Sequence[InboundMessage], vendor: str = ""
 ) -> InboundOutcome:
-    """Apply each message's keyword to the leads reached at its sender's contact.
+    """Apply each message's keyword to its organization's leads at the sender's
+    contact.
 
-    An opt-out also skips the messages still waiting to go to those leads on that
-    channel, so a STOP is honoured for the campaign already running too. Every
-    message is kept as an InboundReply with what it did: the record of who opted
-    out or in, when, and by which words.
+    An opt-out also skips the messages of that organization still waiting to go to
+    the contact on that channel, so a STOP is honoured for the campaign already
+    running too. A message the vendor sent before (same message id) is not applied
+    again. Every other message is kept as an InboundReply with what it did: the
+    record of who opted out or in, when, and by which words.
     """
     outcome = InboundOutcome(received=len(messages))
     for message in messages:
         reply, contact = _reply_read(message, vendor=vendor)
+        if _is_replay(reply):
+            outcome.duplicates += 1
+            continue
         if not reply.keyword:
             outcome.ignored += 1
             reply.action = InboundReply.Action.IGNORED
@@ -66,9 +76,26 @@ def inbound_handle(
             reply.action = InboundReply.Action.UNUSABLE_SENDER
             reply.save()
             continue
-        with transaction.atomic():
-            _reply_apply(reply, contact=contact, outcome=outcome)
+        if reply.organization_id is None:
+            outcome.ignored += 1
+            reply.action = InboundReply.Action.NO_ORGANIZATION
+            reply.save()
+            continue
+        try:
+            with transaction.atomic():
+                _reply_apply(reply, contact=contact, outcome=outcome)
+        except IntegrityError:
+            # The same message, applied meanwhile by another worker: rolled back.
+            outcome.duplicates += 1
     return outcome
+
+
+def _is_replay(reply: InboundReply) -> bool:
+    return bool(reply.vendor_message_id) and (
+        InboundReply.objects.filter(
+            vendor=reply.vendor, vendor_message_id=reply.vendor_message_id
+        ).exists()
+    )
 
 
 def _reply_read(
@@ -89,6 +116,7 @@ def _reply_read(
         contact = None
     reply = InboundReply(
         vendor=vendor,
+        vendor_message_id=message.message_id,
         organization_id=(
             reply_organization_id(contact=contact, channel=message.channel)
             if contact
@@ -104,18 +132,30 @@ def _reply_read(
 
 
 def _reply_apply(reply: InboundReply, *, contact: str, outcome: InboundOutcome) -> None:
-    """Opt the contact's leads out or in; an opt-out also suppresses their waiting
-    messages on that channel. The reply is saved with what it did."""
+    """Opt the organization's leads at the contact out or in; an opt-out also
+    suppresses its waiting messages to the contact on that channel. A keyword older
+    than the last one applied there is stale and changes nothing. The reply is saved
+    with what it did."""
     opting_out = reply.keyword in OPT_OUT_WORDS
-    changed = leads_set_opt_out(
-        contact=contact, channel=reply.channel, opted_out=opting_out
+    keyword = leads_keyword_apply(
+        organization_id=reply.organization_id,
+        contact=contact,
+        channel=reply.channel,
+        opting_out=opting_out,
+        at=reply.received_at,
     )
+    changed = keyword.changed
     reply.leads_changed = len(changed)
-    if opting_out:
+    if not keyword.applied:
+        outcome.ignored += 1
+        reply.action = InboundReply.Action.STALE
+    elif opting_out:
         outcome.opted_out += changed
         reply.action = InboundReply.Action.OPT_OUT
         reply.messages_suppressed = logs_suppress(
-            contact=contact, channel=reply.channel
+            organization_id=reply.organization_id,
+            contact=contact,
+            channel=reply.channel,
         )
         outcome.suppressed += reply.messages_suppressed
     else:
@@ -143,17 +183,23 @@ def reply_organization_id(*, contact: str, channel: str) -> int | None:
     )
 
 
-def logs_suppress(*, contact: str, channel: str) -> int:
-    """Skip pending messages to this contact on this channel; return how many.
+def logs_suppress(*, organization_id: int, contact: str, channel: str) -> int:
+    """Skip the organization's pending messages to this contact on this channel;
+    return how many.
 
     Messages a worker holds right now (processing) are left to finish, as a cancel
     leaves them: the vendor may already have them.
     """
     now = timezone.now()
     logs = list(
-        CommunicationLog.objects.filter(PENDING_DUE, recipient=contact, channel=channel)
+        CommunicationLog.objects.filter(
+            PENDING_DUE,
+            recipient=contact,
+            channel=channel,
+            dispatch__organization_id=organization_id,
+        )
         .order_by("pk")
-        .select_for_update(skip_locked=True)
+        .select_for_update(of=("self",), skip_locked=True)
         .values_list("pk", "dispatch_id")
     )
     if not logs:

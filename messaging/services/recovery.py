@@ -7,10 +7,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.models import OPT_OUT_FIELDS
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_counters_add
+from messaging.services.inbound import SKIP_REASON as OPTED_OUT
 from messaging.services.logs import new_send_id
 from messaging.sql import update_from_rows
+
+# A log whose lead has opted out of the log's channel.
+_LEAD_OPTED_OUT = Q()
+for _channel, _flag in OPT_OUT_FIELDS.items():
+    _LEAD_OPTED_OUT |= Q(channel=_channel, **{f"lead__{_flag}": True})
 
 
 def logs_release_stuck(*, older_than: timedelta) -> int:
@@ -52,6 +59,9 @@ def logs_retry_failed(
     `dispatch_ids` and `log_ids` narrow which failed logs (the admin retries the
     ones a user selected).
 
+    A log whose lead has opted out of its channel since is skipped as `opted_out`
+    instead: a retry never sends to someone who said STOP.
+
     A log the vendor accepted and then could not deliver needs a new send id: under
     its old one the vendor would answer with the old acceptance and send nothing.
     What was spent on earlier attempts stays in the log's cost.
@@ -78,6 +88,15 @@ def _retry_failed_of(*, dispatch_id: int, log_ids: list[int] | None = None) -> i
         )
         if log_ids is not None:
             logs = logs.filter(pk__in=log_ids)
+        opted_out = logs.filter(_LEAD_OPTED_OUT)
+        skipped_sent = opted_out.filter(sent_at__isnull=False).count()
+        skipped = opted_out.update(
+            status=LogStatus.SKIPPED,
+            skip_reason=OPTED_OUT,
+            next_attempt_at=None,
+            sent_at=None,
+            updated_at=now,
+        )
         were_sent = list(
             logs.filter(sent_at__isnull=False).values_list("pk", flat=True)
         )
@@ -103,12 +122,14 @@ def _retry_failed_of(*, dispatch_id: int, log_ids: list[int] | None = None) -> i
         )
         dispatch_counters_add(
             dispatch_id=dispatch_id,
-            failed=-count,
+            failed=-count - skipped,
             pending=count,
-            sent=-len(were_sent),
-            undelivered=-len(were_sent),
+            skipped=skipped,
+            sent=-len(were_sent) - skipped_sent,
+            undelivered=-len(were_sent) - skipped_sent,
         )
-        Dispatch.objects.filter(
-            pk=dispatch_id, status=Dispatch.Status.COMPLETED
-        ).update(status=Dispatch.Status.ACTIVE, finished_at=None)
+        if count:
+            Dispatch.objects.filter(
+                pk=dispatch_id, status=Dispatch.Status.COMPLETED
+            ).update(status=Dispatch.Status.ACTIVE, finished_at=None)
     return count

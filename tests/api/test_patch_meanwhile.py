@@ -14,7 +14,7 @@ from api.views import automations as automation_views
 from api.views import leads as lead_views
 from automations.models import Invoice, NurtureSequence
 from crm.models import Lead
-from crm.services.leads import leads_set_opt_out
+from crm.services.consent import lead_opt_out
 from tests.automations.factories import InvoiceFactory, NurtureSequenceFactory
 from tests.crm.factories import LeadFactory
 
@@ -91,8 +91,8 @@ def test_a_patch_of_a_lead_keeps_an_opt_out_received_meanwhile(api, org, meanwhi
     lead = LeadFactory(organization=org, phones=["+12025550147"], name="Ann")
     meanwhile(
         lead_views.LeadViewSet,
-        lambda obj: leads_set_opt_out(
-            contact="+12025550147", channel="sms", opted_out=True
+        lambda obj: lead_opt_out(
+            lead_id=obj.pk, channel="sms", source="keyword", reason="STOP"
         ),
     )
 
@@ -103,6 +103,20 @@ def test_a_patch_of_a_lead_keeps_an_opt_out_received_meanwhile(api, org, meanwhi
     assert response.status_code == 200, response.json()
     lead.refresh_from_db()
     assert lead.name == "Ann B"
+    assert lead.sms_opt_out
+
+
+def test_a_patch_cannot_clear_an_opt_out(api, org):
+    # given an opted-out lead
+    lead = LeadFactory(organization=org, sms_opt_out=True)
+
+    # when a PATCH asks to clear the opt-out
+    response = api.patch(f"/api/leads/{lead.pk}", {"sms_opt_out": False}, format="json")
+
+    # then it is refused with the field's reason, and the lead stays opted out
+    assert response.status_code == 400
+    assert "sms_opt_out" in response.json()
+    lead.refresh_from_db()
     assert lead.sms_opt_out
 
 

@@ -223,16 +223,40 @@ def test_an_unknown_vendor_is_a_404(vendor):
     assert response.status_code == 404
 
 
-def inbound(vendor, text: str, sender: str = "+12025550147", channel: str = "sms"):
+def inbound(
+    vendor,
+    text: str,
+    sender: str = "+12025550147",
+    channel: str = "sms",
+    message_id: str = "",
+):
     message = InboundMessage(
-        channel=channel, sender=sender, body=text, received_at=datetime.now(UTC)
+        channel=channel,
+        sender=sender,
+        body=text,
+        received_at=datetime.now(UTC),
+        message_id=message_id,
     )
     body, headers = vendor.inbound_callback([message])
     return post(body, headers, url=INBOUND_URL)
 
 
+def written_to(lead, channel: str = "sms") -> None:
+    """The lead's organization has sent the lead a message: replies belong to it."""
+    CommunicationLogFactory(
+        dispatch=DispatchFactory(organization=lead.organization, channel=channel),
+        lead=lead,
+        channel=channel,
+        recipient=lead.phone if channel == "sms" else lead.email,
+        status=LogStatus.SENT,
+        sent_at=datetime.now(UTC),
+        next_attempt_at=None,
+    )
+
+
 def test_stop_opts_the_lead_out_and_skips_its_pending_messages(vendor, org):
     lead = LeadFactory(organization=org, phones=["+12025550147"])
+    written_to(lead)
     dispatch = DispatchFactory(organization=org, audience=1, pending=1)
     pending = CommunicationLogFactory(
         dispatch=dispatch, lead=lead, recipient=lead.phone
@@ -252,6 +276,7 @@ def test_stop_opts_the_lead_out_and_skips_its_pending_messages(vendor, org):
 
 def test_unsubscribe_by_email_opts_out_of_email_only(vendor, org):
     lead = LeadFactory(organization=org, emails=["ada@example.com"])
+    written_to(lead, channel="email")
 
     inbound(vendor, "UNSUBSCRIBE", sender="Ada@Example.com", channel="email")
 
@@ -259,8 +284,27 @@ def test_unsubscribe_by_email_opts_out_of_email_only(vendor, org):
     assert lead.email_opt_out and not lead.sms_opt_out
 
 
+def test_a_replayed_inbound_message_is_applied_once(vendor, org):
+    # given a STOP the vendor delivered with its message id
+    lead = LeadFactory(organization=org, phones=["+12025550147"])
+    written_to(lead)
+    inbound(vendor, "STOP", message_id="SM123")
+
+    # when the vendor delivers the same message again
+    response = inbound(vendor, "STOP", message_id="SM123")
+
+    # then it is recognised as a replay
+    assert response.json()["duplicates"] == 1
+
+
 def test_start_opts_back_in(vendor, org):
-    lead = LeadFactory(organization=org, phones=["+12025550147"], sms_opt_out=True)
+    lead = LeadFactory(
+        organization=org,
+        phones=["+12025550147"],
+        sms_opt_out=True,
+        sms_opt_out_source="keyword",
+    )
+    written_to(lead)
 
     response = inbound(vendor, "START")
 

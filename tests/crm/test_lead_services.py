@@ -1,11 +1,9 @@
-"""Single-lead writes: normalized contacts, errors by field, opt-outs by contact."""
+"""Single-lead writes: normalized contacts, errors by field."""
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from crm.models import Channel
-from crm.services.leads import lead_create, lead_update, leads_set_opt_out
-from tests.crm.factories import LeadFactory
+from crm.services.leads import lead_create, lead_update
 
 pytestmark = pytest.mark.django_db
 
@@ -41,16 +39,3 @@ def test_an_update_keeps_what_it_does_not_name(organization):
 
     lead.refresh_from_db()
     assert (lead.name, lead.email) == ("B", "a@example.com")
-
-
-def test_opt_out_reaches_the_contact_in_every_organization():
-    first = LeadFactory(phones=["+12025550147"])
-    second = LeadFactory(phones=["+12025550147"])
-
-    changed = leads_set_opt_out(
-        contact="+12025550147", channel=Channel.SMS, opted_out=True
-    )
-
-    assert sorted(changed) == sorted([first.pk, second.pk])
-    first.refresh_from_db()
-    assert first.sms_opt_out and not first.email_opt_out
