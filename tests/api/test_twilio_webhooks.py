@@ -18,7 +18,7 @@ from messaging.services.sending import logs_send_due
 from tests.crm.factories import LeadFactory
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from tests.support.campaigns import expand_all, launched_and_chunked
-from tests.support.messaging import assert_counters_match_logs
+from tests.support.messaging import assert_counters_match_logs, written_to
 from tests.support.twilio import PUBLIC_URL, adapter_for
 from vendors.base import OutboundMessage
 from vendors.registry import reset_adapters
@@ -197,6 +197,7 @@ def inbound(token: str, text: str, sender: str = "+12025550147"):
 
 def test_a_signed_inbound_stop_opts_the_lead_out(fake, org):
     lead = LeadFactory(organization=org, phones=["+12025550147"])
+    written_to(lead)
 
     response = inbound(fake.auth_token, "STOP")
 

@@ -11,6 +11,7 @@ from messaging.models import CommunicationLog, DeliveryReceipt, Dispatch, LogSta
 from messaging.services.receipts import receipts_process
 from tests.crm.factories import LeadFactory
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
+from tests.support.messaging import written_to
 from vendors.base import InboundMessage, Receipt
 from vendors.simulator import SimulatorAdapter
 from vendors.simulator_callbacks import WEBHOOK_TOLERANCE_SECONDS
@@ -239,19 +240,6 @@ def inbound(
     )
     body, headers = vendor.inbound_callback([message])
     return post(body, headers, url=INBOUND_URL)
-
-
-def written_to(lead, channel: str = "sms") -> None:
-    """The lead's organization has sent the lead a message: replies belong to it."""
-    CommunicationLogFactory(
-        dispatch=DispatchFactory(organization=lead.organization, channel=channel),
-        lead=lead,
-        channel=channel,
-        recipient=lead.phone if channel == "sms" else lead.email,
-        status=LogStatus.SENT,
-        sent_at=datetime.now(UTC),
-        next_attempt_at=None,
-    )
 
 
 def test_stop_opts_the_lead_out_and_skips_its_pending_messages(vendor, org):

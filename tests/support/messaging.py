@@ -1,9 +1,13 @@
-"""Logs to send and the check that a dispatch's counters agree with its logs."""
+"""Logs to send, messages already sent, and the check that a dispatch's counters
+agree with its logs."""
 
-from messaging.models import CommunicationLog, Dispatch
+from datetime import UTC, datetime
+
+from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import dispatch_count_logs
 from messaging.services.logs import NewLog, logs_create, new_send_id
 from tests.crm.factories import LeadFactory
+from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 
 
 def new_logs(dispatch: Dispatch, leads, body: str = "Hi") -> list[NewLog]:
@@ -35,3 +39,16 @@ def assert_counters_match_logs(dispatch: Dispatch) -> None:
     dispatch.refresh_from_db()
     counted = dispatch_count_logs(dispatch_id=dispatch.pk)
     assert {name: getattr(dispatch, name) for name in counted} == counted
+
+
+def written_to(lead, channel: str = "sms") -> None:
+    """The lead's organization has sent the lead a message: replies belong to it."""
+    CommunicationLogFactory(
+        dispatch=DispatchFactory(organization=lead.organization, channel=channel),
+        lead=lead,
+        channel=channel,
+        recipient=lead.phone if channel == "sms" else lead.email,
+        status=LogStatus.SENT,
+        sent_at=datetime.now(UTC),
+        next_attempt_at=None,
+    )
