@@ -6,6 +6,8 @@ the admin. Installing is idempotent: each schedule is found by its name.
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -125,3 +127,14 @@ def schedules_install(*, interval_model, crontab_model, task_model, timezone: st
         )
         installed.append(task)
     return installed
+
+
+def install_in_migration(apps, schema_editor) -> None:
+    """A RunPython step installing every schedule with the migration's models: each
+    app's migration that adds a schedule runs it."""
+    schedules_install(
+        interval_model=apps.get_model("django_celery_beat", "IntervalSchedule"),
+        crontab_model=apps.get_model("django_celery_beat", "CrontabSchedule"),
+        task_model=apps.get_model("django_celery_beat", "PeriodicTask"),
+        timezone=settings.TIME_ZONE,
+    )

@@ -1,18 +1,6 @@
-from django.conf import settings
 from django.db import migrations
 
-from campaigns.schedules import schedules_install
-
-
-def install(apps, schema_editor):
-    # The one registry (campaigns.schedules) now holds the automations' schedules
-    # too; installing is idempotent, so the pipeline's own come through unchanged.
-    schedules_install(
-        interval_model=apps.get_model("django_celery_beat", "IntervalSchedule"),
-        crontab_model=apps.get_model("django_celery_beat", "CrontabSchedule"),
-        task_model=apps.get_model("django_celery_beat", "PeriodicTask"),
-        timezone=settings.TIME_ZONE,
-    )
+from campaigns.schedules import install_in_migration
 
 
 class Migration(migrations.Migration):
@@ -22,4 +10,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(install, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(install_in_migration, migrations.RunPython.noop)]
