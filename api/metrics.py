@@ -21,11 +21,15 @@ from prometheus_client.registry import Collector
 from api import monitoring
 from campaigns.models import Campaign
 from messaging.models import Dispatch
+from messaging.services.dispatches import COUNTERS
 
 logger = structlog.get_logger(__name__)
 
-# The dispatch counters, each a number of messages (Dispatch's docstring).
-MESSAGE_COUNTERS = ("skipped", "pending", "sent", "delivered", "failed", "cancelled")
+# The dispatch counters by status: every message is counted in audience, and the
+# undelivered are a part of failed.
+MESSAGE_COUNTERS = tuple(
+    name for name in COUNTERS if name not in ("audience", "undelivered")
+)
 UNDER_WAY = (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
 
 

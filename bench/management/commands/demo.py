@@ -110,9 +110,7 @@ class Command(BaseCommand):
         with tqdm(total=campaign.total_leads, unit="lead", disable=None) as bar:
 
             def progress(current: Campaign) -> None:
-                dispatch = current.dispatch
-                final = dispatch.delivered + dispatch.failed + dispatch.skipped
-                bar.update(final + dispatch.cancelled - bar.n)
+                bar.update(current.dispatch.finished - bar.n)
 
             try:
                 campaign_follow(
