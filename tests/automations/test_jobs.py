@@ -46,9 +46,10 @@ def installed() -> dict[str, str]:
 def test_the_migration_and_setup_schedules_install_every_schedule_once():
     PeriodicTask.objects.all().delete()
     migration = importlib.import_module("automations.migrations.0002_install_schedules")
+    [install] = migration.Migration.operations
 
-    migration.install(apps, None)
-    migration.install(apps, None)
+    install.code(apps, None)
+    install.code(apps, None)
     call_command("setup_schedules", stdout=io.StringIO())
 
     schedules = installed()
