@@ -1,5 +1,6 @@
 """The CRM core: organizations (tenants), their members, leads and segments."""
 
+import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -8,9 +9,27 @@ from django.db.models import Q
 
 
 class Organization(models.Model):
+    """A tenant, with the sending rules that apply to everything it sends."""
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Leads without a time zone of their own are in this one; schedules are shown in it.
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # Marketing messages wait for the recipient's local window [start, end).
+    quiet_hours_enabled = models.BooleanField(default=True)
+    quiet_hours_start = models.TimeField(default=datetime.time(8, 0))
+    quiet_hours_end = models.TimeField(default=datetime.time(21, 0))
+    # Transactional messages (reminders, dunning) are exempt from quiet hours but
+    # never sent inside this night window [start, end) of the recipient's day.
+    transactional_night_start = models.TimeField(default=datetime.time(22, 0))
+    transactional_night_end = models.TimeField(default=datetime.time(7, 0))
+    # At most `count` marketing messages per lead and channel in `days` days; off
+    # when count is null.
+    frequency_cap_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    frequency_cap_days = models.PositiveSmallIntegerField(default=7)
+    # Sent back, with the name and "Reply STOP to opt out", to a HELP or INFO.
+    help_text = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["name"]
@@ -179,3 +198,41 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Suppression(models.Model):
+    """An address the organization must not message on a channel, whoever holds it.
+
+    Kept by normalized address (E.164 phone, lower-cased email), not by lead, so a
+    lead imported later with the same number is suppressed too. Written only by
+    crm.services.suppressions.
+    """
+
+    class Reason(models.TextChoices):
+        STOP_KEYWORD = "stop_keyword", "Replied STOP"
+        UNSUBSCRIBE_LINK = "unsubscribe_link", "Unsubscribe link"
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        COMPLAINT = "complaint", "Spam complaint"
+        MANUAL = "manual", "Added by a user"
+        IMPORT = "import", "Import"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="suppressions"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=254)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    # Who or what made it: a user's name, a vendor's message id, an import's file.
+    source = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "channel", "address"],
+                name="suppression_unique_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} suppression ({self.get_reason_display()})"
