@@ -6,6 +6,7 @@ One module per model admin; importing this package registers them all.
 from crm.admin.leads import LeadAdmin, LeadAdminForm, LeadImportForm
 from crm.admin.organizations import MembershipAdmin, OrganizationAdmin
 from crm.admin.segments import SegmentAdmin, SegmentAdminForm
+from crm.admin.suppressions import SuppressionAdmin
 
 __all__ = [
     "LeadAdmin",
@@ -15,4 +16,5 @@ __all__ = [
     "OrganizationAdmin",
     "SegmentAdmin",
     "SegmentAdminForm",
+    "SuppressionAdmin",
 ]
