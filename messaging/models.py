@@ -58,6 +58,9 @@ class Dispatch(MessageCounts):
     # open-ended dispatch, the dispatch cannot complete.
     expected_audience = models.PositiveIntegerField(null=True, blank=True)
     pending = models.PositiveIntegerField(default=0)
+    # Messages a person is owed (reminders, dunning, HELP replies, test sends) rather
+    # than marketing: exempt from quiet hours, frequency caps and unsubscribe links.
+    transactional = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -29,6 +29,7 @@ def automation_dispatch_id(*, organization_id: int, kind: str, channel: str) -> 
                 organization=Organization.objects.get(pk=organization_id),
                 label=label,
                 channel=channel,
+                transactional=True,
             )
             AutomationDispatch.objects.create(
                 organization_id=organization_id, kind=kind, dispatch=dispatch

@@ -44,12 +44,14 @@ def dispatch_create(
     label: str,
     channel: str,
     on_finish_task: str = "",
+    transactional: bool = False,
 ) -> Dispatch:
     return Dispatch.objects.create(
         organization=organization,
         label=label,
         channel=channel,
         on_finish_task=on_finish_task,
+        transactional=transactional,
     )
 
 
