@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from vendors.models import VendorAccount
 
 Channel = Literal["sms", "email"]
 ReceiptStatus = Literal["DELIVERED", "UNDELIVERED"]
@@ -85,6 +88,20 @@ class VendorAdapter(abc.ABC):
     name: ClassVar[str]
     # The most messages the vendor takes in one call; send_batch splits above it.
     max_batch_size: int
+    # The vendor's limit for the whole fleet in messages per second (None: none
+    # known), and the name of the bucket counting it: an account's adapter has its
+    # account's rate and `account:<id>`, so accounts never share a bucket.
+    rate_per_second: int | None = None
+    rate_key: str = ""
+
+    @classmethod
+    def from_account(
+        cls, account: "VendorAccount", secrets: Mapping[str, str]
+    ) -> "VendorAdapter":
+        """The adapter sending as an organization's account, given its decrypted
+        secrets. A vendor with nothing per account (the simulator) is built from
+        the settings."""
+        return cls()
 
     @property
     def receipt_delay(self) -> float:

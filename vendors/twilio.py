@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
 import requests
@@ -32,6 +33,9 @@ from vendors.base import (
     SendResult,
     VendorAdapter,
 )
+
+if TYPE_CHECKING:
+    from vendors.models import VendorAccount
 
 RECEIPTS_PATH = "/api/webhooks/twilio/receipts"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -104,6 +108,29 @@ class TwilioAdapter(VendorAdapter):
         self.executor = ThreadPoolExecutor(
             max_workers=self.max_in_flight, thread_name_prefix="twilio"
         )
+
+    @classmethod
+    def from_account(
+        cls, account: "VendorAccount", secrets: Mapping[str, str]
+    ) -> "TwilioAdapter":
+        """An organization's Twilio account: its SID and auth token, and its sender
+        (a number as From, or an MG... messaging service SID), never the settings'.
+        With an API key pair, requests authenticate with the key; the auth token
+        still verifies the account's callbacks."""
+        sender = account.sender
+        service = sender if sender.startswith("MG") else ""
+        adapter = cls(
+            account_sid=account.account_id,
+            auth_token=secrets["auth_token"],
+            from_number=sender if not service else None,
+            messaging_service_sid=service or None,
+        )
+        # The constructor falls back to the settings' sender: an account has one.
+        adapter.from_number = "" if service else sender
+        adapter.messaging_service_sid = service
+        if secrets.get("api_key_sid") and secrets.get("api_key_secret"):
+            adapter.session.auth = (secrets["api_key_sid"], secrets["api_key_secret"])
+        return adapter
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         return list(self.executor.map(self._send_one, messages))

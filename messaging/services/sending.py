@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
+from messaging.adapters import dispatch_adapter
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import (
@@ -25,7 +26,6 @@ from messaging.services.dispatches import (
 from messaging.services.logs import NewLog
 from messaging.sql import by_key_plan, update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
-from vendors.registry import get_adapter
 
 logger = structlog.get_logger(__name__)
 
@@ -155,7 +155,7 @@ def _send_claimed(
 ) -> SendOutcome:
     if not claimed:
         return SendOutcome()
-    adapter = adapter or get_adapter()
+    adapter = adapter or dispatch_adapter(dispatch_id)
     messages = [
         OutboundMessage(
             send_id=log.send_id,
