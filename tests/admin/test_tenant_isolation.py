@@ -35,6 +35,7 @@ from tests.crm.factories import (
 )
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from tests.support.campaigns import launched_campaign
+from tests.vendors.factories import VendorAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +135,7 @@ def seed(organization, *, prefix: str, phone: str) -> dict:
         campaign=campaign, hour=now.replace(minute=0, second=0, microsecond=0)
     )
     LeadImport.objects.create(organization=organization, filename=f"{prefix}.csv")
+    account = VendorAccountFactory(organization=organization, sender=phone)
     rows = [
         organization,
         membership,
@@ -153,6 +155,7 @@ def seed(organization, *, prefix: str, phone: str) -> dict:
         automation,
         snapshot,
         hourly,
+        account,
     ]
     return {type(row): row for row in rows}
 
