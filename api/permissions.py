@@ -42,3 +42,16 @@ class IsOrganizationMember(BasePermission):
             self.message = "Viewers may read but not change anything."
             return False
         return True
+
+
+class IsOwnerToChange(BasePermission):
+    """Members read; only owners change (an organization's vendor accounts decide
+    who it sends as, and hold its secrets)."""
+
+    message = "Only the organization's owners may change this."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        membership = membership_of(request)
+        return membership is not None and membership.role == Membership.Role.OWNER

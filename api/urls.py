@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api.views import automations, campaigns, leads, messaging, segments
+from api.views import automations, campaigns, leads, messaging, segments, vendors
 from api.views.auth import TokenView
 from api.views.operations import StatsView
 from api.views.webhooks import InboundWebhook, ReceiptsWebhook
@@ -23,6 +23,9 @@ router.register(
 )
 router.register("enrollments", automations.EnrollmentViewSet, basename="enrollment")
 router.register("snapshots", automations.DailySnapshotViewSet, basename="snapshot")
+router.register(
+    "vendor-accounts", vendors.VendorAccountViewSet, basename="vendor-account"
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
