@@ -2,6 +2,7 @@
 to: STOP, START and HELP act there alone, and a STOP is a suppression a late or
 replayed START never undoes."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,11 +10,12 @@ import pytest
 from crm.models import Suppression
 from crm.services.suppressions import address_suppress
 from messaging.models import CommunicationLog, InboundReply, LogStatus
-from messaging.services.inbound import inbound_handle
+from messaging.services.inbound import help_reply_text, inbound_handle
 from tests.crm.factories import LeadFactory, OrganizationFactory
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from vendors.base import InboundMessage
 from vendors.models import VendorAccount
+from vendors.simulator_callbacks import inbound_payload, parse_inbound
 
 pytestmark = pytest.mark.django_db
 PERSON = "+12025550147"
@@ -286,3 +288,34 @@ def test_a_reply_to_a_messaging_service_number_belongs_to_the_service_owner():
 
     assert suppressed(organization) == {(PERSON, "stop_keyword")}
     assert CommunicationLog.objects.count() == 0
+
+
+def test_help_to_an_unknown_number_is_not_answered(two_orgs):
+    outcome = inbound_handle(messages=[reply("HELP", "+15005550199")])
+
+    assert outcome.helped == 0
+    assert not CommunicationLog.objects.exists()
+
+
+def test_the_help_answer_fits_one_sms_whatever_the_help_text():
+    text = help_reply_text(
+        organization_name="Acme Dental", help_text="Call us " * 40, limit=160
+    )
+
+    assert len(text) <= 160
+    assert text.startswith("Acme Dental: Call us")
+    assert text.endswith("... Reply STOP to opt out.")
+
+
+def test_the_help_answer_without_help_text_still_names_the_organization():
+    text = help_reply_text(organization_name="Acme", help_text="", limit=160)
+
+    assert text == "Acme: Reply STOP to opt out."
+
+
+def test_the_simulators_inbound_callback_carries_the_recipient():
+    sent = reply("STOP", NUMBER_A, message_id="m1")
+
+    [read] = parse_inbound(json.dumps(inbound_payload([sent])).encode())
+
+    assert (read.to, read.sender, read.message_id) == (NUMBER_A, PERSON, "m1")
