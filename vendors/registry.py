@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -179,3 +180,14 @@ class UnusableAccount(VendorAdapter):
         self, *, path: str, body: bytes, headers: Mapping[str, str]
     ) -> bool:
         return False
+
+
+@cache
+def suppressing_codes(name: str) -> Mapping[str, str]:
+    """The vendor's error codes that suppress an address, with their reasons
+    (VendorAdapter.suppressing_codes); none for a name that is no adapter."""
+    try:
+        factory = import_string(ADAPTERS.get(name, name))
+    except ImportError:
+        return {}
+    return getattr(factory, "suppressing_codes", {})
