@@ -13,11 +13,13 @@ from messaging.models import CommunicationLog, LogStatus
 from messaging.services.receipts import receipts_process
 from messaging.services.sending import logs_send_due
 from tests.api.test_twilio_webhooks import post
+from tests.crm.factories import LeadFactory
 from tests.support.campaigns import expand_all, launched_and_chunked
 from tests.support.messaging import assert_counters_match_logs
 from tests.support.twilio import PUBLIC_URL
 from tests.vendors.factories import VendorAccountFactory
 from vendors.registry import reset_adapters
+from vendors.twilio import twilio_signature
 from vendors.twilio_fake import TwilioFake
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +150,33 @@ def test_an_accounts_callbacks_verify_after_its_credentials_are_rotated(fake, se
 
     # then the account's token, read under the new key, verifies it
     assert answer.status_code == 202
+
+
+def inbound_stop(token: str, account_sid: str):
+    params = {
+        "MessageSid": "SM" + "2" * 32,
+        "AccountSid": account_sid,
+        "From": "+12025550147",
+        "To": SENDER,
+        "Body": "STOP",
+    }
+    url = f"{PUBLIC_URL}/api/webhooks/twilio/inbound"
+    headers = {"X-Twilio-Signature": twilio_signature(token, url, params)}
+    return post(url, params, headers)
+
+
+def test_a_reply_to_an_accounts_number_is_verified_with_the_accounts_token(fake):
+    # given an organization sending from its own Twilio account
+    campaign = campaign_of_an_organization_with_an_account(1)
+    lead = LeadFactory(organization=campaign.organization, phones=["+12025550147"])
+
+    # when a STOP comes forged with another token, then signed with the account's
+    forged = inbound_stop(OTHER_TOKEN, ACCOUNT_SID)
+    signed = inbound_stop(ACCOUNT_TOKEN, ACCOUNT_SID)
+
+    # then only the signed one is taken, and it opts the lead out
+    assert forged.status_code == 403
+    assert signed.status_code == 200, signed.content
+    assert signed.json()["opted_out"] == 1
+    lead.refresh_from_db()
+    assert lead.sms_opt_out

@@ -85,6 +85,7 @@ def test_a_dispatch_of_an_organization_with_an_account_sends_through_it():
 
 def test_a_dispatch_without_an_account_for_its_channel_sends_through_the_default():
     account = VendorAccountFactory(channel="sms")
+    DispatchFactory(organization=account.organization, channel="sms")
     email = DispatchFactory(organization=account.organization, channel="email")
     elsewhere = DispatchFactory(channel="sms")
 
