@@ -110,9 +110,9 @@ class VendorAdapter(abc.ABC):
         cls, account: "VendorAccount", secrets: Mapping[str, str]
     ) -> "VendorAdapter":
         """The adapter sending as an organization's account, given its decrypted
-        secrets. A vendor with nothing per account (the simulator) is built from
-        the settings."""
-        return cls()
+        secrets: its sender and credentials, never the settings'. A vendor that
+        does not say how cannot send for an account."""
+        raise NotImplementedError(f"{cls.name} does not send as a vendor account")
 
     @property
     def receipt_delay(self) -> float:

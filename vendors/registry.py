@@ -142,7 +142,10 @@ def _build_for_account(account: VendorAccount) -> VendorAdapter:
         secrets = credentials_decrypt(account.credentials_encrypted)
     except (CredentialsError, ImproperlyConfigured) as error:
         return UnusableAccount(account, str(error))
-    return import_string(ADAPTERS[account.vendor]).from_account(account, secrets)
+    try:
+        return import_string(ADAPTERS[account.vendor]).from_account(account, secrets)
+    except NotImplementedError as error:
+        return UnusableAccount(account, str(error))
 
 
 def _form_field(body: bytes, name: str) -> str:

@@ -7,7 +7,12 @@ from messaging.adapters import dispatch_adapter, dispatch_adapters_forget
 from tests.messaging.factories import DispatchFactory
 from tests.vendors.factories import AUTH_TOKEN, VendorAccountFactory
 from vendors.base import OutboundMessage, VendorUnavailable
-from vendors.registry import adapter_for_account, get_adapter, reset_adapters
+from vendors.registry import (
+    ADAPTERS,
+    adapter_for_account,
+    get_adapter,
+    reset_adapters,
+)
 from vendors.services import vendor_account_update
 from vendors.simulator import SimulatorAdapter
 from vendors.twilio import TwilioAdapter
@@ -124,3 +129,27 @@ def test_an_account_switched_off_stops_sending_once_the_choice_is_read_again(
     monkeypatch.setattr("messaging.adapters.DISPATCH_ADAPTER_SECONDS", 0)
 
     assert dispatch_adapter(dispatch.pk) is get_adapter()
+
+
+def test_a_simulator_account_sends_through_the_simulator_at_its_own_rate():
+    account = VendorAccountFactory(vendor="simulator", rate_per_second=3)
+
+    adapter = adapter_for_account(account)
+
+    assert isinstance(adapter, SimulatorAdapter)
+    assert (adapter.rate_per_second, adapter.rate_key) == (3, f"account:{account.pk}")
+
+
+def test_an_account_of_a_vendor_that_cannot_send_for_it_never_falls_back(
+    monkeypatch,
+):
+    # given an adapter that does not say how to send as an account
+    monkeypatch.setitem(ADAPTERS, "twilio", "tests.vendors.test_registry.NullVendor")
+    account = VendorAccountFactory()
+
+    # when the account's messages are sent
+    adapter = adapter_for_account(account)
+
+    # then they wait, never going out as the settings' sender
+    with pytest.raises(VendorUnavailable, match="does not send as a vendor account"):
+        adapter.send_batch([OutboundMessage("s-1", "sms", "+12025550100", "Hi")])
