@@ -27,6 +27,11 @@ class VendorUnavailable(VendorError):
     """
 
 
+class AccountUnusable(VendorError):
+    """An adapter cannot be built for a vendor account: an id or a secret it needs
+    is missing, or the adapter does not send for accounts at all."""
+
+
 class InvalidPayload(VendorError):
     """A callback body is not what the vendor sends; answer it with a 400."""
 
@@ -112,7 +117,7 @@ class VendorAdapter(abc.ABC):
         """The adapter sending as an organization's account, given its decrypted
         secrets: its sender and credentials, never the settings'. A vendor that
         does not say how cannot send for an account."""
-        raise NotImplementedError(f"{cls.name} does not send as a vendor account")
+        raise AccountUnusable(f"{cls.name} does not send as a vendor account")
 
     @property
     def receipt_delay(self) -> float:

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from vendors.base import (
+    AccountUnusable,
     InvalidPayload,
     OutboundMessage,
     Receipt,
@@ -18,7 +19,11 @@ from vendors.base import (
     VendorAdapter,
     VendorUnavailable,
 )
-from vendors.credentials import CredentialsError, credentials_decrypt
+from vendors.credentials import (
+    CredentialsError,
+    credentials_decrypt,
+    credentials_problems,
+)
 from vendors.models import VendorAccount
 
 # Built-in vendors by name; any other name is read as a dotted path to an adapter
@@ -142,9 +147,13 @@ def _build_for_account(account: VendorAccount) -> VendorAdapter:
         secrets = credentials_decrypt(account.credentials_encrypted)
     except (CredentialsError, ImproperlyConfigured) as error:
         return UnusableAccount(account, str(error))
+    # Rows written around the services (a fixture, a shell) may lack a secret.
+    problems = credentials_problems(account.vendor, secrets)
+    if problems:
+        return UnusableAccount(account, f"secrets incomplete: {', '.join(problems)}")
     try:
         return import_string(ADAPTERS[account.vendor]).from_account(account, secrets)
-    except NotImplementedError as error:
+    except AccountUnusable as error:
         return UnusableAccount(account, str(error))
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from crm.contacts import ContactError, normalize_email, normalize_phone
 from crm.models import Channel, Organization
 from vendors.credentials import (
     SECRET_FIELDS,
@@ -32,7 +33,7 @@ VENDORS_BY_CHANNEL = {
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 TWILIO_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-# Twilio's documented default; a higher limit is the account's to raise.
+# Far above any account's limit: a bound against a typo, not a vendor's number.
 MAX_RATE_PER_SECOND = 10_000
 # The fields an update may change; credentials go separately.
 CHANGEABLE = ("channel", "vendor", "sender", "account_id", "rate_per_second")
@@ -55,11 +56,20 @@ class RotationOutcome:
 
 
 def normalized_sender(channel: str, sender: str) -> str:
-    """Senders are compared as stored: numbers without spaces, addresses lower-case."""
+    """The sender as replies name it, normalized as inbound routing normalizes the
+    address a reply was sent to (crm.contacts): E.164 numbers, lower-case addresses.
+    What does not normalize is kept, trimmed, for the rules to refuse."""
     sender = sender.strip()
-    if channel == Channel.EMAIL:
-        return sender.lower()
-    return re.sub(r"[\s().-]", "", sender)
+    try:
+        if channel == Channel.EMAIL:
+            return normalize_email(sender)
+        if sender.startswith("+"):
+            return normalize_phone(sender)
+    except ContactError:
+        pass
+    if channel == Channel.SMS:
+        return re.sub(r"[\s().-]", "", sender)
+    return sender
 
 
 def vendor_account_problems(

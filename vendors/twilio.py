@@ -27,6 +27,7 @@ from vendors.base import (
     MAX_INBOUND_BODY,
     MAX_SENDER,
     MAX_VENDOR_REF,
+    AccountUnusable,
     InboundMessage,
     InvalidPayload,
     OutboundMessage,
@@ -119,6 +120,9 @@ class TwilioAdapter(VendorAdapter):
         (a number as From, or an MG... messaging service SID), never the settings'.
         With an API key pair, requests authenticate with the key; the auth token
         still verifies the account's callbacks."""
+        if not account.account_id or not secrets.get("auth_token"):
+            # The constructor would fall back to the settings' account.
+            raise AccountUnusable("a Twilio account needs its account SID and token")
         sender = account.sender
         service = sender if sender.startswith("MG") else ""
         adapter = cls(

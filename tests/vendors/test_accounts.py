@@ -4,9 +4,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from messaging.adapters import dispatch_adapter, dispatch_adapters_forget
+from tests.crm.factories import OrganizationFactory
 from tests.messaging.factories import DispatchFactory
 from tests.vendors.factories import AUTH_TOKEN, VendorAccountFactory
 from vendors.base import OutboundMessage, VendorUnavailable
+from vendors.models import VendorAccount
 from vendors.registry import (
     ADAPTERS,
     adapter_for_account,
@@ -152,4 +154,27 @@ def test_an_account_of_a_vendor_that_cannot_send_for_it_never_falls_back(
 
     # then they wait, never going out as the settings' sender
     with pytest.raises(VendorUnavailable, match="does not send as a vendor account"):
+        adapter.send_batch([OutboundMessage("s-1", "sms", "+12025550100", "Hi")])
+
+
+def test_an_account_saved_without_its_secrets_holds_its_messages_back():
+    account = VendorAccount.objects.create(
+        organization=OrganizationFactory(), channel="sms", vendor="twilio", sender="+1"
+    )
+
+    adapter = adapter_for_account(account)
+
+    with pytest.raises(VendorUnavailable, match="secrets incomplete: auth_token"):
+        adapter.send_batch([OutboundMessage("s-1", "sms", "+12025550100", "Hi")])
+
+
+def test_a_twilio_account_without_its_sid_never_sends_as_the_settings_account(
+    settings,
+):
+    settings.TWILIO_ACCOUNT_SID = "AC" + "9" * 32
+    account = VendorAccountFactory(account_id="")
+
+    adapter = adapter_for_account(account)
+
+    with pytest.raises(VendorUnavailable, match="needs its account SID"):
         adapter.send_batch([OutboundMessage("s-1", "sms", "+12025550100", "Hi")])
