@@ -23,6 +23,7 @@ from messaging.models import (
     Dispatch,
     InboundReply,
     LogStatus,
+    OwnDispatch,
     RetiredCounts,
 )
 from messaging.services.dispatches import COUNTERS
@@ -238,6 +239,15 @@ class InboundReplyAdmin(ReadOnlyAdmin):
     list_select_related = ["organization"]
     search_fields = ["=sender", "=recipient", "body"]
     date_hierarchy = "received_at"
+
+
+@admin.register(OwnDispatch)
+class OwnDispatchAdmin(ReadOnlyAdmin):
+    """Messaging's own dispatches (HELP answers), one per organization and channel."""
+
+    list_display = ["organization", "kind", "channel", "dispatch"]
+    list_filter = ["kind", "channel", "organization"]
+    list_select_related = ["organization", "dispatch"]
 
 
 class LeadMessageFormSet(forms.BaseInlineFormSet):
