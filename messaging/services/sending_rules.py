@@ -3,7 +3,9 @@
 Suppression (the organization's list, by normalized address), quiet hours (a
 marketing message waits for its recipient's local window), the transactional night
 (reminders and dunning are exempt from quiet hours, never sent at night) and the
-frequency cap (marketing only, decided when messages are created). Every rule is
+frequency cap (marketing only, decided when messages are created). Answers to a
+person's HELP are exempt from all of them: carriers require HELP be answered, even
+after a STOP, and the person is waiting for it now. Every rule is
 applied to a batch at once: one query for the suppressed addresses, one for the
 cap's counts, and each time zone's window worked out once.
 """
@@ -18,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crm.models import Channel
 from crm.services.suppressions import addresses_suppressed
 from messaging import selectors
-from messaging.models import Dispatch
+from messaging.models import Dispatch, OwnDispatch
 
 if TYPE_CHECKING:
     # Only a type here: messaging.services.logs applies these rules.
@@ -46,6 +48,8 @@ class SendingRules:
     # days; None when off, and always for transactional messages.
     cap_count: int | None
     cap_days: int
+    # The dispatch answers people's own messages (HELP): no rule holds it back.
+    answers: bool = False
 
 
 def dispatch_rules(*, dispatch_id: int) -> SendingRules | None:
@@ -64,20 +68,31 @@ def dispatch_rules(*, dispatch_id: int) -> SendingRules | None:
             "organization__transactional_night_end",
             "organization__frequency_cap_count",
             "organization__frequency_cap_days",
+            "own__kind",
         )
         .first()
     )
     if row is None:
         return None
-    (status, org_id, transactional, zone, quiet, q_start, q_end, n_start, n_end) = row[
-        :9
-    ]
-    cap_count, cap_days = row[9:]
+    (
+        status,
+        org_id,
+        transactional,
+        zone,
+        quiet,
+        quiet_start,
+        quiet_end,
+        night_start,
+        night_end,
+        cap_count,
+        cap_days,
+        own_kind,
+    ) = row
     if transactional:
         # Allowed outside the night: from the night's end to its start.
-        opens, closes = n_end, n_start
+        opens, closes = night_end, night_start
     elif quiet:
-        opens, closes = q_start, q_end
+        opens, closes = quiet_start, quiet_end
     else:
         opens = closes = _ALWAYS
     return SendingRules(
@@ -89,6 +104,7 @@ def dispatch_rules(*, dispatch_id: int) -> SendingRules | None:
         closes=closes,
         cap_count=None if transactional else cap_count,
         cap_days=cap_days,
+        answers=own_kind == OwnDispatch.Kind.HELP_REPLY,
     )
 
 
@@ -175,7 +191,7 @@ def messages_apply_rules(
     zones by lead id.
     """
     sendable = [log for log in logs if not log.skip_reason]
-    if not sendable:
+    if not sendable or rules.answers:
         return list(logs)
     suppressed = addresses_suppressed(
         organization_id=rules.organization_id,
@@ -248,7 +264,7 @@ def claims_check(
     """Which due logs the rules forbid sending now: those whose lead opted out of
     their channel or whose recipient is suppressed since (skipped), and those now
     outside their recipient's window (deferred to its opening). One query."""
-    candidates = list(candidates)
+    candidates = [] if rules.answers else list(candidates)
     by_channel: dict[str, set[str]] = {}
     for log in candidates:
         by_channel.setdefault(log.channel, set()).add(

@@ -11,8 +11,10 @@ from automations.models import AutomationDispatch
 from automations.selectors import reminders_due
 from automations.services.reminders import reminders_send
 from campaigns.services import lifecycle
+from crm.models import Organization
 from crm.services.suppressions import address_suppress
-from messaging.models import CommunicationLog, LogStatus
+from messaging.models import CommunicationLog, LogStatus, OwnDispatch
+from messaging.services.logs import NewLog, logs_create
 from messaging.services.recovery import logs_retry_failed
 from messaging.services.sending import logs_send_due
 from tests.automations.factories import AppointmentFactory
@@ -199,3 +201,36 @@ def test_a_lead_opted_out_after_its_message_was_created_is_not_sent():
     assert (log.status, log.skip_reason) == (LogStatus.SKIPPED, "opted_out")
     assert vendor.calls == []
     assert_counters_match_logs(dispatch)
+
+
+def test_a_help_answer_goes_to_a_suppressed_number_even_at_night(time_machine):
+    # given a number that said STOP, then HELP, at 03:00 in the organization's zone
+    time_machine.move_to(dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC), tick=False)
+    dispatch = DispatchFactory(transactional=True)
+    Organization.objects.filter(pk=dispatch.organization_id).update(
+        transactional_night_start=dt.time(22), transactional_night_end=dt.time(7)
+    )
+    OwnDispatch.objects.create(
+        organization=dispatch.organization,
+        kind=OwnDispatch.Kind.HELP_REPLY,
+        channel="sms",
+        dispatch=dispatch,
+    )
+    address_suppress(
+        organization_id=dispatch.organization_id,
+        channel="sms",
+        address=NUMBER,
+        reason="stop_keyword",
+    )
+
+    # when its HELP answer is queued and sent
+    logs_create(
+        dispatch_id=dispatch.pk,
+        channel="sms",
+        logs=[NewLog(None, "help-1", "send-help-1", NUMBER, "Acme: Reply STOP")],
+    )
+    vendor = ScriptedVendor(accept)
+    logs_send_due(dispatch_id=dispatch.pk, adapter=vendor)
+
+    # then it goes out at once: carriers require a HELP be answered
+    assert sent_to(vendor) == {NUMBER}
