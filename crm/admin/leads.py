@@ -211,8 +211,15 @@ class LeadAdmin(OrganizationScopedAdmin):
         if form.is_valid():
             channel, reason = form.cleaned_data["channel"], form.cleaned_data["reason"]
             lifted = 0
-            for lead in queryset.filter(**{OPT_OUT_FIELDS[channel]: True}):
-                if lead_opt_in(lead_id=lead.pk, channel=channel, reason=reason):
+            # Every selected lead: one not flagged may still have a suppressed
+            # address (another lead's STOP, a manual entry), lifted here too.
+            for lead in queryset.order_by("pk"):
+                if lead_opt_in(
+                    lead_id=lead.pk,
+                    channel=channel,
+                    reason=reason,
+                    lifted_by=request.user.get_username(),
+                ):
                     lifted += 1
                     self.log_change(
                         request, lead, f"Lifted {channel} opt-out: {reason}"
