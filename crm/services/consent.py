@@ -14,7 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import OPT_OUT_FIELDS, Channel, Lead, OptOutSource, Suppression
-from crm.services.suppressions import addresses_suppress, addresses_unsuppress
+from crm.services.suppressions import (
+    NewSuppression,
+    addresses_suppress,
+    addresses_unsuppress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +65,19 @@ def lead_opt_out(*, lead_id: int, channel: str, source: str, reason: str) -> boo
             )
             > 0
         )
-        for organization_id, addresses in _addresses(lead_id, channel):
-            addresses_suppress(
-                organization_id=organization_id,
-                channel=channel,
-                addresses=addresses,
-                reason=_SUPPRESSION_REASONS.get(source, Suppression.Reason.MANUAL),
-                source=f"lead {lead_id}",
-            )
+        addresses_suppress(
+            suppressions=[
+                NewSuppression(
+                    organization_id=organization_id,
+                    channel=channel,
+                    address=address,
+                    reason=_SUPPRESSION_REASONS.get(source, Suppression.Reason.MANUAL),
+                    source=f"lead {lead_id}",
+                )
+                for organization_id, addresses in _addresses(lead_id, channel)
+                for address in addresses
+            ]
+        )
     if changed:
         logger.info(
             "lead %s opted out of %s (%s): %s", lead_id, channel, source, reason

@@ -17,7 +17,7 @@ from crm.models import (
     Organization,
     Suppression,
 )
-from crm.services.suppressions import addresses_suppress
+from crm.services.suppressions import NewSuppression, addresses_suppress
 
 # phone and email follow the lists' first entries (Lead.set_contacts).
 UPDATABLE_FIELDS = frozenset(LEAD_DATA_FIELDS) - {"phone", "email"}
@@ -112,14 +112,19 @@ def lead_update(*, lead: Lead, **fields: Any) -> Lead:
 
 def _suppress(lead: Lead, channels: list[str]) -> None:
     """A user opting the lead out puts its addresses on the suppression list."""
-    for channel in channels:
-        addresses_suppress(
-            organization_id=lead.organization_id,
-            channel=channel,
-            addresses=lead.phones if channel == Channel.SMS else lead.emails,
-            reason=Suppression.Reason.MANUAL,
-            source=f"lead {lead.pk}",
-        )
+    addresses_suppress(
+        suppressions=[
+            NewSuppression(
+                organization_id=lead.organization_id,
+                channel=channel,
+                address=address,
+                reason=Suppression.Reason.MANUAL,
+                source=f"lead {lead.pk}",
+            )
+            for channel in channels
+            for address in (lead.phones if channel == Channel.SMS else lead.emails)
+        ]
+    )
 
 
 def _opt_outs_apply(lead: Lead, fields: dict[str, Any]) -> list[str]:

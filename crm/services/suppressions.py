@@ -2,8 +2,8 @@
 
 Entries are by normalized address (crm.contacts), so they hold for every lead that
 has the address, now or later. This module is the only writer of Suppression and
-SuppressionLift: adding is idempotent, lifting is an explicit act with a reason and
-leaves history.
+SuppressionLift: adding is idempotent; lifting is an explicit act with a reason
+(a user's, or the person's START) and leaves history.
 """
 
 import logging
@@ -11,17 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-<<<<<<< HEAD
 from django.db import transaction
-
-from crm.contacts import normalize_email, normalize_phone
-from crm.models import Channel, Suppression, SuppressionLift
-=======
 from django.db.models import Q
 
 from crm.contacts import ContactError, normalize_email, normalize_phone
-from crm.models import Channel, Suppression
->>>>>>> main
+from crm.models import Channel, Suppression, SuppressionLift
 
 logger = logging.getLogger(__name__)
 
@@ -73,46 +67,6 @@ def suppression_get_or_create(
     return suppression, created
 
 
-def addresses_suppress(
-    *,
-    organization_id: int,
-    channel: str,
-    addresses: Iterable[str],
-    reason: str,
-    source: str = "",
-) -> int:
-    """Suppress addresses already normalized (a lead's, an import's), one INSERT.
-
-    Those suppressed already keep their first reason and time. Returns how many
-    were new.
-    """
-    wanted = sorted({address for address in addresses if address})
-    if not wanted:
-        return 0
-    before = len(
-        addresses_suppressed(
-            organization_id=organization_id, channel=channel, addresses=wanted
-        )
-    )
-    Suppression.objects.bulk_create(
-        [
-            Suppression(
-                organization_id=organization_id,
-                channel=channel,
-                address=address,
-                reason=reason,
-                source=source[:200],
-            )
-            for address in wanted
-        ],
-        ignore_conflicts=True,
-    )
-    added = len(wanted) - before
-    if added:
-        logger.info("%d addresses suppressed on %s (%s)", added, channel, reason)
-    return max(added, 0)
-
-
 def addresses_suppressed(
     *, organization_id: int, channel: str, addresses: Iterable[str]
 ) -> set[str]:
@@ -127,7 +81,98 @@ def addresses_suppressed(
     )
 
 
-<<<<<<< HEAD
+def address_suppress_by_keyword(
+    *, organization_id: int, channel: str, address: str, at: datetime, source: str
+) -> bool:
+    """Suppress the address for a STOP the person sent at `at` (the vendor's clock);
+    True if it was not suppressed already.
+
+    A STOP suppression keeps the time of the latest STOP, which a START must be
+    later than to lift it; a suppression for another reason is left as it is.
+    """
+    address = address_normalize(channel=channel, address=address)
+    created = address_suppress(
+        organization_id=organization_id,
+        channel=channel,
+        address=address,
+        reason=Suppression.Reason.STOP_KEYWORD,
+        source=source,
+    )
+    Suppression.objects.filter(
+        Q(keyword_at__isnull=True) | Q(keyword_at__lt=at),
+        organization_id=organization_id,
+        channel=channel,
+        address=address,
+        reason=Suppression.Reason.STOP_KEYWORD,
+    ).update(keyword_at=at)
+    return created
+
+
+def address_unsuppress_by_keyword(
+    *, organization_id: int, channel: str, address: str, at: datetime
+) -> bool:
+    """Lift the address's suppression for a START the person sent at `at`; True if
+    lifted.
+
+    Only a suppression a STOP made (reason stop_keyword) is lifted, and only if that
+    STOP was sent before `at`: a START never lifts one made by hand, by an import,
+    a bounce or a complaint, and a late or replayed old START never undoes a newer
+    STOP.
+    """
+    rows = Suppression.objects.filter(
+        organization_id=organization_id,
+        channel=channel,
+        address=address_normalize(channel=channel, address=address),
+        reason=Suppression.Reason.STOP_KEYWORD,
+    ).filter(Q(keyword_at__lt=at) | Q(keyword_at__isnull=True, created_at__lt=at))
+    with transaction.atomic():
+        suppression = rows.select_for_update().first()
+        if suppression is None:
+            return False
+        _lifted(suppression, lifted_by="START", reason="the person replied START")
+    logger.info("address suppression on %s lifted by a START", channel)
+    return True
+
+
+class NewSuppression(NamedTuple):
+    organization_id: int
+    channel: str
+    address: str
+    reason: str
+    source: str = ""
+    # For a stop_keyword suppression: when the person said STOP, as far as known.
+    keyword_at: datetime | None = None
+
+
+def addresses_suppress(*, suppressions: Sequence[NewSuppression]) -> int:
+    """Suppress many addresses in one statement; how many were given a valid one.
+
+    For vendors' verdicts on a batch (a STOP reported by a send's error, bounces and
+    complaints in receipts). An address suppressed already keeps its first reason;
+    one that is not an address is left out.
+    """
+    rows = []
+    for new in suppressions:
+        try:
+            address = address_normalize(channel=new.channel, address=new.address)
+        except ContactError:
+            continue
+        rows.append(
+            Suppression(
+                organization_id=new.organization_id,
+                channel=new.channel,
+                address=address,
+                reason=new.reason,
+                source=new.source[:200],
+                keyword_at=new.keyword_at,
+            )
+        )
+    Suppression.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        logger.info("%d addresses suppressed by vendor verdicts", len(rows))
+    return len(rows)
+
+
 def address_unsuppress(
     *,
     suppression_id: int | None = None,
@@ -169,17 +214,7 @@ def address_unsuppress(
         suppression = rows.select_for_update().first()
         if suppression is None:
             return None
-        lift = SuppressionLift.objects.create(
-            organization_id=suppression.organization_id,
-            channel=suppression.channel,
-            address=suppression.address,
-            suppression_reason=suppression.reason,
-            suppression_source=suppression.source,
-            suppressed_at=suppression.created_at,
-            lifted_by=lifted_by[:200],
-            reason=reason,
-        )
-        suppression.delete()
+        lift = _lifted(suppression, lifted_by=lifted_by, reason=reason)
     logger.info("suppression on %s lifted (%s)", lift.channel, lift.suppression_reason)
     return lift
 
@@ -205,95 +240,21 @@ def addresses_unsuppress(
         if lift is not None:
             lifts.append(lift)
     return lifts
-=======
-def address_suppress_by_keyword(
-    *, organization_id: int, channel: str, address: str, at: datetime, source: str
-) -> bool:
-    """Suppress the address for a STOP the person sent at `at` (the vendor's clock);
-    True if it was not suppressed already.
 
-    A STOP suppression keeps the time of the latest STOP, which a START must be
-    later than to lift it; a suppression for another reason is left as it is.
-    """
-    address = address_normalize(channel=channel, address=address)
-    created = address_suppress(
-        organization_id=organization_id,
-        channel=channel,
-        address=address,
-        reason=Suppression.Reason.STOP_KEYWORD,
-        source=source,
+
+def _lifted(
+    suppression: Suppression, *, lifted_by: str, reason: str
+) -> SuppressionLift:
+    """Delete the (locked) suppression and record what it was in the history."""
+    lift = SuppressionLift.objects.create(
+        organization_id=suppression.organization_id,
+        channel=suppression.channel,
+        address=suppression.address,
+        suppression_reason=suppression.reason,
+        suppression_source=suppression.source,
+        suppressed_at=suppression.created_at,
+        lifted_by=lifted_by[:200],
+        reason=reason,
     )
-    Suppression.objects.filter(
-        Q(keyword_at__isnull=True) | Q(keyword_at__lt=at),
-        organization_id=organization_id,
-        channel=channel,
-        address=address,
-        reason=Suppression.Reason.STOP_KEYWORD,
-    ).update(keyword_at=at)
-    return created
-
-
-def address_unsuppress_by_keyword(
-    *, organization_id: int, channel: str, address: str, at: datetime
-) -> bool:
-    """Lift the address's suppression for a START the person sent at `at`; True if
-    lifted.
-
-    Only a suppression a STOP made (reason stop_keyword) is lifted, and only if that
-    STOP was sent before `at`: a START never lifts one made by hand, by an import,
-    a bounce or a complaint, and a late or replayed old START never undoes a newer
-    STOP.
-    """
-    lifted, _ = (
-        Suppression.objects.filter(
-            organization_id=organization_id,
-            channel=channel,
-            address=address_normalize(channel=channel, address=address),
-            reason=Suppression.Reason.STOP_KEYWORD,
-        )
-        .filter(Q(keyword_at__lt=at) | Q(keyword_at__isnull=True, created_at__lt=at))
-        .delete()
-    )
-    if lifted:
-        logger.info("address suppression on %s lifted by a START", channel)
-    return bool(lifted)
-
-
-class NewSuppression(NamedTuple):
-    organization_id: int
-    channel: str
-    address: str
-    reason: str
-    source: str = ""
-    # For a stop_keyword suppression: when the person said STOP, as far as known.
-    keyword_at: datetime | None = None
-
-
-def addresses_suppress(*, suppressions: Sequence[NewSuppression]) -> int:
-    """Suppress many addresses in one statement; how many were given a valid one.
-
-    For vendors' verdicts on a batch (a STOP reported by a send's error, bounces and
-    complaints in receipts). An address suppressed already keeps its first reason;
-    one that is not an address is left out.
-    """
-    rows = []
-    for new in suppressions:
-        try:
-            address = address_normalize(channel=new.channel, address=new.address)
-        except ContactError:
-            continue
-        rows.append(
-            Suppression(
-                organization_id=new.organization_id,
-                channel=new.channel,
-                address=address,
-                reason=new.reason,
-                source=new.source[:200],
-                keyword_at=new.keyword_at,
-            )
-        )
-    Suppression.objects.bulk_create(rows, ignore_conflicts=True)
-    if rows:
-        logger.info("%d addresses suppressed by vendor verdicts", len(rows))
-    return len(rows)
->>>>>>> main
+    suppression.delete()
+    return lift

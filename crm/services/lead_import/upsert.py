@@ -21,7 +21,7 @@ from crm.services.lead_import.leads import (
 from crm.services.lead_import.prepared import Prepared
 from crm.services.lead_import.report import ImportReport
 from crm.services.lead_import.rows import Row
-from crm.services.suppressions import addresses_suppress
+from crm.services.suppressions import NewSuppression, addresses_suppress
 
 _TABLE = Lead._meta.db_table
 _SPEND_AT = 1 + UPDATED_FIELDS.index("total_spend")  # in a record, after the id
@@ -122,14 +122,19 @@ def _write(
 def _suppress_opted_out(organization: Organization, batch: Prepared) -> None:
     """A row saying opted out adds its addresses to the suppression list (one
     INSERT a channel); a row saying not opted out never lifts one."""
-    for channel, addresses in batch.opted_out.items():
-        addresses_suppress(
-            organization_id=organization.pk,
-            channel=channel,
-            addresses=addresses,
-            reason=Suppression.Reason.IMPORT,
-            source="import",
-        )
+    addresses_suppress(
+        suppressions=[
+            NewSuppression(
+                organization_id=organization.pk,
+                channel=channel,
+                address=address,
+                reason=Suppression.Reason.IMPORT,
+                source="import",
+            )
+            for channel, addresses in batch.opted_out.items()
+            for address in dict.fromkeys(addresses)
+        ]
+    )
 
 
 def _existing_leads(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0005_organization_rules_and_suppressions'),
+        ('crm', '0006_suppression_keyword_at'),
     ]
 
     operations = [
