@@ -14,7 +14,8 @@ from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import compile_template, renderer
 from campaigns.services.chunking import EXPAND_BATCH_CHUNKS
 from crm.eligibility import lead_recipient
-from crm.models import Lead
+from crm.models import Channel, Lead
+from crm.services.unsubscribe import unsubscribe_footer
 from messaging.services.logs import (
     NewLog,
     logs_create,
@@ -184,6 +185,11 @@ def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
             text, title, skip_reason = "", "", RENDER_FAILED
         if limit is not None and len(text) > limit and not skip_reason:
             skip_reason = BODY_TOO_LONG
+        if channel == Channel.EMAIL and recipient and not skip_reason:
+            # A campaign is marketing: every email carries its recipient's link.
+            text += unsubscribe_footer(
+                organization_id=campaign.organization_id, address=recipient
+            )
         logs.append(
             NewLog(
                 lead_id=lead_id,

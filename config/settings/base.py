@@ -247,6 +247,10 @@ CRM_DEFAULT_PHONE_REGION = env_str("CRM_DEFAULT_PHONE_REGION", "US")
 CRM_SEGMENT_MAX_DEPTH = env_int("CRM_SEGMENT_MAX_DEPTH", 8)
 CRM_SEGMENT_PREVIEW_SAMPLE = env_int("CRM_SEGMENT_PREVIEW_SAMPLE", 10)
 
+# Where people reach this service from outside: the base of the links in messages
+# (unsubscribe links), which must resolve from a recipient's mail client.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000")
+
 # --- Campaigns and sending ------------------------------------------------------
 # Default chunk size by audience size: (largest audience, chunk size), in order.
 CAMPAIGN_CHUNK_SIZE_TIERS = [(50, 50), (500, 100), (5000, 150)]
