@@ -319,6 +319,27 @@ _LOG_BOOKKEEPING = {
 }
 
 
+class TestSendInputSerializer(serializers.Serializer):
+    lead = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_INT,
+        help_text="The lead whose data personalizes the message.",
+    )
+    to = serializers.CharField(
+        max_length=254,
+        help_text="Your own phone number (SMS campaign) or email address (email "
+        "campaign): where the test goes instead of the lead.",
+    )
+
+
+class TestSendSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The message's id (GET /api/messages).")
+    send_id = serializers.CharField()
+    status = serializers.CharField()
+    to = serializers.CharField(help_text="The address, normalized.")
+    lead = serializers.IntegerField()
+
+
 class CommunicationLogSerializer(serializers.ModelSerializer):
     campaign = serializers.IntegerField(
         source="campaign_id", read_only=True, allow_null=True
