@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from campaigns.admin.actions import CAMPAIGN_ACTIONS, changelist_action, run_action
 from campaigns.admin.dashboard import dashboard_context
 from campaigns.admin.forms import CampaignAdminForm
+from campaigns.admin.test_send import test_send_view
 from campaigns.dashboard import (
     campaign_hourly_from_logs,
     campaign_sample,
@@ -211,6 +212,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
                     dashboard_context(obj, self.hourly_series) if obj else None
                 ),
                 "campaign_actions": self._available_actions(request, obj),
+                "test_send_url": (
+                    reverse("admin:campaigns_campaign_test_send", args=[obj.pk])
+                    if obj is not None and self.has_change_permission(request, obj)
+                    else None
+                ),
             }
         )
         if obj is not None and obj.status not in lifecycle.EDITABLE:
@@ -244,8 +250,17 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 self.admin_site.admin_view(self.act_view),
                 name="campaigns_campaign_act",
             ),
+            path(
+                "<int:object_id>/test-send/",
+                self.admin_site.admin_view(self.test_send_view),
+                name="campaigns_campaign_test_send",
+            ),
             *super().get_urls(),
         ]
+
+    def test_send_view(self, request, object_id: int):
+        """The "Test send" button's page (campaigns.admin.test_send)."""
+        return test_send_view(self, request, object_id)
 
     def act_view(self, request, object_id: int, name: str):
         """A button on the campaign page: run one lifecycle action, then come back."""
