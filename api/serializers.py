@@ -216,6 +216,10 @@ class CampaignSerializer(serializers.ModelSerializer):
     )
     chunking = serializers.SerializerMethodField()
     stats = serializers.SerializerMethodField()
+    paused_reason = serializers.SerializerMethodField(
+        help_text="Why the campaign paused itself (too many of its recent messages "
+        'failed); "" when it did not. Cleared by a resume.'
+    )
 
     class Meta:
         model = Campaign
@@ -230,6 +234,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "chunk_size",
             "scheduled_at",
             "status",
+            "paused_reason",
             "chunking",
             "stats",
             "created_at",
@@ -254,6 +259,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     @extend_schema_field(ChunkingSerializer)
     def get_chunking(self, campaign: Campaign) -> dict:
         return campaign_chunking(campaign=campaign)
+
+    def get_paused_reason(self, campaign: Campaign) -> str:
+        return campaign.dispatch.paused_reason if campaign.dispatch else ""
 
     @extend_schema_field(CampaignCountsSerializer)
     def get_stats(self, campaign: Campaign) -> dict:

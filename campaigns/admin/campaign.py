@@ -63,9 +63,27 @@ class CampaignAdmin(OrganizationScopedAdmin):
         "total_chunks",
         "effective_chunk_size",
     ]
-    readonly_fields = ["status", "template_size", "rendered_example", *run_fields]
+    readonly_fields = [
+        "status",
+        "paused_reason",
+        "template_size",
+        "rendered_example",
+        *run_fields,
+    ]
     fieldsets = [
-        (None, {"fields": ["organization", "name", "channel", "segment", "status"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "organization",
+                    "name",
+                    "channel",
+                    "segment",
+                    "status",
+                    "paused_reason",
+                ]
+            },
+        ),
         (
             "Message",
             {"fields": ["subject", "template", "template_size", "rendered_example"]},
@@ -90,6 +108,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
             campaign.status,
             campaign.get_status_display(),
         )
+
+    @admin.display(description="Why paused")
+    def paused_reason(self, campaign):
+        reason = campaign.dispatch.paused_reason if campaign.dispatch_id else ""
+        return reason or "-"
 
     @admin.display(ordering="dispatch__audience")
     def audience(self, campaign):

@@ -16,6 +16,7 @@ from campaigns.services.chunking import EXPAND_BATCH_CHUNKS
 from crm.eligibility import lead_recipient
 from crm.models import Channel, Lead
 from crm.services.unsubscribe import unsubscribe_footer
+from messaging.models import Dispatch
 from messaging.services.logs import (
     NewLog,
     logs_create,
@@ -79,7 +80,7 @@ def chunk_expand(
     with transaction.atomic():
         chunk = (
             CampaignChunk.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("campaign")
+            .select_related("campaign__dispatch")
             .filter(job_id=job_id, status=CampaignChunk.Status.QUEUED)
             .first()
         )
@@ -93,7 +94,12 @@ def chunk_expand(
             chunk.status = CampaignChunk.Status.CANCELLED
             chunk.save(update_fields=["status"])
             return None
-        if campaign.status != Campaign.Status.RUNNING:
+        # A dispatch that paused itself stops expansion too, before its campaign
+        # hears of it; the chunk stays queued for the resume.
+        if (
+            campaign.status != Campaign.Status.RUNNING
+            or campaign.dispatch.status != Dispatch.Status.ACTIVE
+        ):
             return None
         chunk_ids, lead_ids = _group_take(chunk, batch=batch)
         CampaignChunk.objects.filter(pk__in=chunk_ids).update(

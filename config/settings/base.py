@@ -264,6 +264,10 @@ MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
 # change, once the daily snapshots counted them; 0 keeps them for ever.
 MESSAGING_RETENTION_DAYS = env_int("MESSAGING_RETENTION_DAYS", 0)
 MESSAGING_RETENTION_MAX_PER_RUN = env_int("MESSAGING_RETENTION_MAX_PER_RUN", 1_000_000)
+# A campaign pauses itself when at least this share of its last ..._WINDOW attempts
+# were refused by the vendor (a bad list, a blocked sender): a marketer looks first.
+MESSAGING_AUTO_PAUSE_FAILURE_RATE = env_float("MESSAGING_AUTO_PAUSE_FAILURE_RATE", 0.2)
+MESSAGING_AUTO_PAUSE_WINDOW = env_int("MESSAGING_AUTO_PAUSE_WINDOW", 500)
 # A message sent this long ago with no receipt is final: `no_receipt`.
 MESSAGING_RECEIPT_TIMEOUT_SECONDS = env_int(
     "MESSAGING_RECEIPT_TIMEOUT_SECONDS", 72 * 3600

@@ -21,7 +21,7 @@ from crm.services.unsubscribe import unsubscribe_headers
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import (
-    dispatch_counters_add,
+    dispatch_attempts_add,
     dispatch_finish_if_done,
 )
 from messaging.services.logs import NewLog
@@ -320,8 +320,10 @@ def logs_record_results(
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
-        dispatch_counters_add(
+        dispatch_attempts_add(
             dispatch_id=dispatch_id,
+            accepted=len(sent_ids),
+            refused=len(retry_ids) + len(failed_ids),
             sent=len(sent_ids),
             failed=len(failed_ids),
             cancelled=len(cancelled_ids),
