@@ -23,6 +23,7 @@ from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services import sending_rules
 from messaging.services.dispatches import (
     dispatch_attempts_add,
+    dispatch_counters_add,
     dispatch_finish_if_done,
 )
 from messaging.services.logs import NewLog
