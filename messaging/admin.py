@@ -255,15 +255,6 @@ class InboundReplyAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
 
 
-@admin.register(OwnDispatch)
-class OwnDispatchAdmin(ReadOnlyAdmin):
-    """Messaging's own dispatches (HELP answers), one per organization and channel."""
-
-    list_display = ["organization", "kind", "channel", "dispatch"]
-    list_filter = ["kind", "channel", "organization"]
-    list_select_related = ["organization", "dispatch"]
-
-
 class LeadMessageFormSet(forms.BaseInlineFormSet):
     def get_queryset(self):
         # A lead may have thousands of messages; the page shows the latest few. The
