@@ -44,14 +44,22 @@ class IsOrganizationMember(BasePermission):
         return True
 
 
-class IsOwnerToChange(BasePermission):
+class IsOwner(BasePermission):
+    """An owner of the organization: for what only owners decide (lifting a
+    suppression, the organization's sending rules)."""
+
+    message = "Only the organization's owners may do this."
+
+    def has_permission(self, request, view) -> bool:
+        membership = membership_of(request)
+        return membership is not None and membership.role == Membership.Role.OWNER
+
+
+class IsOwnerToChange(IsOwner):
     """Members read; only owners change (an organization's vendor accounts decide
     who it sends as, and hold its secrets)."""
 
     message = "Only the organization's owners may change this."
 
     def has_permission(self, request, view) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        membership = membership_of(request)
-        return membership is not None and membership.role == Membership.Role.OWNER
+        return request.method in SAFE_METHODS or super().has_permission(request, view)

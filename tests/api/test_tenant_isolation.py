@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from api.models import LeadImport
 from automations.models import DailySnapshot
+from crm.models import Suppression
 from messaging.models import DeliveryReceipt
 from tests.automations.factories import (
     AppointmentFactory,
@@ -51,6 +52,12 @@ def theirs(other_org) -> dict:
         "invoices": InvoiceFactory(organization=other_org, lead=lead),
         "nurture-sequences": sequence,
         "enrollments": EnrollmentFactory(sequence=sequence, lead=lead),
+        "suppressions": Suppression.objects.create(
+            organization=other_org,
+            channel="sms",
+            address="+12125550123",
+            reason="manual",
+        ),
         "snapshots": DailySnapshot.objects.create(
             organization=other_org,
             date=timezone.localdate(),
@@ -92,6 +99,7 @@ READABLE = [
     "enrollments",
     "snapshots",
     "vendor-accounts",
+    "suppressions",
 ]
 # (endpoint, body around the id, field taking the id, resource whose id it takes)
 CREATES = [
