@@ -357,8 +357,9 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
         POST {"organization", "segment", "channel", "template", "lead"}: answers
         the message as the chosen lead (else the segment's first) gets it, and
-        the whole audience's messages, SMS segments and cost; a template that
-        cannot be rendered answers 400 with the reason.
+        the whole audience's messages, SMS segments and cost. A template that
+        cannot be rendered answers the reason ("error") with a 200, as the
+        composer asks at every pause in typing; a malformed request is a 400.
         """
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -391,7 +392,8 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 lead = segment_leads(segment=segment).order_by("pk").first()
             preview = message_preview(template=template, lead=lead) if lead else None
         except TemplateError as error:
-            return _refused(str(error))
+            # The message as drafted, refused: an answer, not a bad request.
+            return _refused(str(error), status=200)
         return JsonResponse(
             {
                 "preview": preview,
@@ -419,8 +421,8 @@ class CampaignAdmin(OrganizationScopedAdmin):
         return redirect("admin:campaigns_campaign_change", campaign.pk)
 
 
-def _refused(reason: str) -> JsonResponse:
-    return JsonResponse({"error": reason}, status=400)
+def _refused(reason: str, *, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
 
 
 def _lead_label(lead: Lead) -> str:

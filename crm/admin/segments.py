@@ -120,8 +120,10 @@ class SegmentAdmin(OrganizationScopedAdmin):
     def audience_view(self, request):
         """The builder's live check: POST {"organization": id, "rules": tree}.
 
-        Answers the audience's count and a sample, or 400 with the path of the node
-        the rules fail at and why, which the builder marks on that row.
+        Answers the audience's count and a sample, or the path of the node the
+        rules fail at and why ("error"), which the builder marks on that row. Rules
+        refused are an answer (200): the builder asks at every pause in typing, and
+        a half-typed rule is no bad request. A malformed request is a 400.
         """
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -139,7 +141,8 @@ class SegmentAdmin(OrganizationScopedAdmin):
         try:
             preview = segment_preview(organization=organization, rules=body["rules"])
         except RuleError as error:
-            return _refused(error.path, error.reason)
+            # The rules as drafted, refused: an answer, not a bad request.
+            return _refused(error.path, error.reason, status=200)
         return JsonResponse(
             {
                 "count": preview.count,
@@ -174,5 +177,5 @@ class SegmentAdmin(OrganizationScopedAdmin):
         take_over(obj, segment)
 
 
-def _refused(path: str, reason: str) -> JsonResponse:
-    return JsonResponse({"error": {"path": path, "reason": reason}}, status=400)
+def _refused(path: str, reason: str, *, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": {"path": path, "reason": reason}}, status=status)
