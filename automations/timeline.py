@@ -202,8 +202,8 @@ def _invoices(lead: Lead) -> list[TimelineEntry]:
 def lead_timeline(*, lead: Lead) -> list[TimelineEntry]:
     """The lead's latest events of every kind, newest first, at most TIMELINE_LIMIT.
 
-    Nine queries whatever the lead's history: one per kind, receipts prefetched with
-    their messages.
+    One query per kind of event whatever the lead's history, receipts prefetched
+    with their messages.
     """
     entries = [
         *_messages(lead),

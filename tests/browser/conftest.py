@@ -75,10 +75,11 @@ def log_in_marketer(page, live_server, organization) -> str:
     return admin
 
 
-def screenshot(page, name: str, *, docs: bool = False, **options) -> None:
-    """Save a screenshot under test-output/, and under docs/img/ for the docs."""
+def screenshot(page, name: str, *, docs_of: str | None = None) -> None:
+    """Save a full-page screenshot under test-output/; with `docs_of`, a selector,
+    that element's alone under docs/img/ too, small enough to commit."""
     OUTPUT_DIR.mkdir(exist_ok=True)
-    page.screenshot(path=str(OUTPUT_DIR / name), **options)
-    if docs:
+    page.screenshot(path=str(OUTPUT_DIR / name), full_page=True)
+    if docs_of:
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_IMAGES / name), **options)
+        page.locator(docs_of).screenshot(path=str(DOCS_IMAGES / name))

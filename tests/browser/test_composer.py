@@ -1,12 +1,14 @@
 """A marketer composes a campaign in headless Chromium: picks a segment by its
 audience, previews the message for a lead found by name, reads the estimate,
-launches, follows the campaign to completed, then duplicates it."""
+launches, follows the campaign to completed, reads the message on the lead's
+timeline, then duplicates the campaign."""
 
 import re
 
 import pytest
 
 from campaigns.models import Campaign
+from crm.models import Lead
 from crm.services.segments import segment_create
 from tests.browser.conftest import log_in_marketer, screenshot
 from tests.crm.factories import LeadFactory
@@ -54,7 +56,7 @@ def test_a_campaign_is_composed_previewed_estimated_launched_and_completed(
         "Hi Grace, spring sale: 10% off!"
     )
     expect(preview.locator(".composer-preview-to")).to_contain_text("Grace Hopper")
-    screenshot(page, "campaign-composer.png", docs=True, full_page=True)
+    screenshot(page, "campaign-composer.png", docs_of="#message-tools")
 
     # when saved and launched
     page.click("input[name=_continue]")
@@ -71,9 +73,17 @@ def test_a_campaign_is_composed_previewed_estimated_launched_and_completed(
     )
     campaign = Campaign.objects.get(name="Spring sale")
     assert campaign.status == Campaign.Status.COMPLETED
-    screenshot(page, "campaign-completed.png", full_page=True)
+    screenshot(page, "campaign-completed.png")
+
+    # and Grace's page tells her story: the message, its receipt, newest first
+    grace = Lead.objects.get(name="Grace Hopper")
+    page.goto(f"{admin}crm/lead/{grace.pk}/change/")
+    timeline = page.locator("#lead-timeline")
+    expect(timeline.locator(".timeline-message")).to_contain_text("Spring sale")
+    screenshot(page, "lead-timeline.png", docs_of="#lead-timeline")
 
     # and "Duplicate" opens a new draft of it
+    page.goto(f"{admin}campaigns/campaign/{campaign.pk}/change/")
     page.click("button[name=duplicate]")
     page.wait_for_selector(".messagelist .success")
     assert page.input_value("#id_name") == "Spring sale (copy)"

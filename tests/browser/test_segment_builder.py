@@ -89,7 +89,7 @@ def test_a_two_group_segment_is_built_in_rows_and_its_count_follows(
         ]
     }
     assert json.loads(page.input_value("#id_rules")) == built
-    screenshot(page, "segment-builder.png", docs=True, full_page=True)
+    screenshot(page, "segment-builder.png", docs_of="#segment-builder")
 
     # when the JSON is edited by hand (spend over 5), the rows follow
     built["and"][0]["value"] = 5

@@ -191,7 +191,8 @@
         node.value = defaultValue(next.inputs[node.op], node.op);
         changed(true);
       } }, [
-        ...fieldNames.map((name) => el("option", { value: name, text: specs[name].description })),
+        // The description up to its first ":" or ";" names the field; all of it is the tooltip.
+        ...fieldNames.map((name) => el("option", { value: name, text: specs[name].description.split(/[:;]/)[0], title: specs[name].description })),
         el("option", { value: "attributes", text: "Attribute…" }),
       ]);
       fieldSelect.value = isAttribute ? "attributes" : node.field;
