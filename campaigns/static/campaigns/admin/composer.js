@@ -46,7 +46,7 @@
         box.hidden = true;
         return;
       }
-      if (!value("segment") || !value("channel") || !template) {
+      if (!organization() || !value("segment") || !value("channel") || !template) {
         showError("Choose a segment and a channel and write the message to see the preview and estimate.");
         return;
       }
@@ -94,7 +94,7 @@
     async function find() {
       const query = search.value.trim();
       results.replaceChildren();
-      if (!query) return;
+      if (!query || !organization()) return;
       const url = new URL(box.dataset.searchUrl, window.location.href);
       url.searchParams.set("q", query);
       url.searchParams.set("organization", organization() || "");

@@ -342,6 +342,10 @@
         return;
       }
       const organization = document.getElementById("id_organization");
+      if (organization && !organization.value) {
+        showStatus("Choose an organization to count its leads.", false);
+        return;
+      }
       const mine = ++sequence;
       root.classList.add("builder-checking");
       const response = await fetch(root.dataset.audienceUrl, {
