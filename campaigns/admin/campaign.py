@@ -191,7 +191,8 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
     def _page_organization(self, request, object_id):
         """The organization whose time zone the page is in: the campaign's, else
-        the member's; None for a superuser's new campaign (the default zone)."""
+        the member's, else the one a superuser's new campaign is saved for; None
+        while a superuser has chosen none (the default zone)."""
         if object_id is not None:
             campaign = (
                 self.get_queryset(request)
@@ -201,6 +202,8 @@ class CampaignAdmin(OrganizationScopedAdmin):
             )
             if campaign is not None:
                 return campaign.organization
+        if request.user.is_superuser:
+            return chosen_organization(request, request.POST.get("organization"))
         return request_organization(request)
 
     def save_model(self, request, obj, form, change):
@@ -251,7 +254,6 @@ class CampaignAdmin(OrganizationScopedAdmin):
                     dashboard_context(obj, self.hourly_series) if obj else None
                 ),
                 "campaign_actions": self._available_actions(request, obj),
-                "time_zone": timezone.get_current_timezone_name(),
                 "composer": {
                     "search_url": reverse("admin:campaigns_campaign_lead_search"),
                     "compose_url": reverse("admin:campaigns_campaign_compose"),
@@ -269,6 +271,8 @@ class CampaignAdmin(OrganizationScopedAdmin):
             form.fields["scheduled_at"].help_text = (
                 f"In the organization's time zone, "
                 f"{timezone.get_current_timezone_name()}."
+                if obj or not request.user.is_superuser
+                else "In the time zone of the organization chosen above."
             )
         if obj is not None and obj.status not in lifecycle.EDITABLE:
             # Once launched the page is a record: the buttons are the actions above.

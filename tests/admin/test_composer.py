@@ -250,3 +250,32 @@ def test_duplicate_is_a_button_on_every_campaigns_page(member_client, organizati
 
     assert 'name="duplicate"' in page
     assert 'id="composer"' in page
+
+
+def test_a_superusers_schedule_is_in_the_chosen_organizations_time_zone(
+    operator_client, organization, segment
+):
+    # given an organization in New York (UTC-4 in May)
+    organization.time_zone = "America/New_York"
+    organization.save()
+
+    # when a superuser schedules its campaign for 09:00
+    response = operator_client.post(
+        reverse("admin:campaigns_campaign_add"),
+        {
+            "organization": organization.pk,
+            "name": "Morning",
+            "channel": "sms",
+            "segment": segment.pk,
+            "subject": "",
+            "template": "Hi",
+            "chunk_size": "",
+            "scheduled_at_0": "2031-05-01",
+            "scheduled_at_1": "09:00:00",
+        },
+    )
+
+    # then it is 13:00 UTC
+    assert response.status_code == 302
+    campaign = Campaign.objects.get(name="Morning")
+    assert campaign.scheduled_at == datetime(2031, 5, 1, 13, 0, tzinfo=UTC)
