@@ -45,11 +45,8 @@ def _messages(lead: Lead) -> list[TimelineEntry]:
     )
     entries = []
     for log in logs:
-        problem = (
-            f" ({log.error_code or log.skip_reason})"
-            if (log.error_code or log.skip_reason)
-            else ""
-        )
+        reason = log.error_code or log.skip_reason
+        problem = f" ({reason})" if reason else ""
         entries.append(
             TimelineEntry(
                 at=log.created_at,
