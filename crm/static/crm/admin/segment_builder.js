@@ -120,7 +120,7 @@
       schedule();
     }
 
-    function valueInput(node, kind, text, onText) {
+    function valueInput(kind, text, onText) {
       if (kind === "boolean") {
         const select = el("select", { class: "rule-value", onchange: () => onText(select.value) }, [
           el("option", { value: "true", text: "true" }),
@@ -159,13 +159,13 @@
         const pair = Array.isArray(node.value) && node.value.length === 2 ? node.value : [null, null];
         node.value = pair;
         return [0, 1].map((index) =>
-          valueInput(node, kind, shown(pair[index]), (text) => {
+          valueInput(kind, shown(pair[index]), (text) => {
             node.value[index] = parseOne(kind, text);
             changed(false);
           })
         ).flatMap((input, index) => (index ? [el("span", { text: "and" }), input] : [input]));
       }
-      return [valueInput(node, kind, shown(node.value), (text) => {
+      return [valueInput(kind, shown(node.value), (text) => {
         node.value = parseOne(kind, text);
         changed(false);
       })];
