@@ -7,13 +7,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns.admin.actions import CAMPAIGN_ACTIONS, changelist_action, run_action
 from campaigns.admin.dashboard import dashboard_context
 from campaigns.admin.forms import CampaignAdminForm
+from campaigns.admin.test_send import test_send_view
 from campaigns.dashboard import (
     campaign_estimate,
     campaign_hourly_from_logs,
@@ -74,9 +75,27 @@ class CampaignAdmin(OrganizationScopedAdmin):
         "total_chunks",
         "effective_chunk_size",
     ]
-    readonly_fields = ["status", "template_size", "rendered_example", *run_fields]
+    readonly_fields = [
+        "status",
+        "paused_reason",
+        "template_size",
+        "rendered_example",
+        *run_fields,
+    ]
     fieldsets = [
-        (None, {"fields": ["organization", "name", "channel", "segment", "status"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "organization",
+                    "name",
+                    "channel",
+                    "segment",
+                    "status",
+                    "paused_reason",
+                ]
+            },
+        ),
         (
             "Message",
             {"fields": ["subject", "template", "template_size", "rendered_example"]},
@@ -105,6 +124,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
             campaign.status,
             campaign.get_status_display(),
         )
+
+    @admin.display(description="Why paused")
+    def paused_reason(self, campaign):
+        reason = campaign.dispatch.paused_reason if campaign.dispatch_id else ""
+        return reason or "-"
 
     @admin.display(ordering="dispatch__audience")
     def audience(self, campaign):
@@ -264,7 +288,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
                     if obj and self.has_add_permission(request)
                     else None
                 ),
-                "test_send_url": _test_send_url(obj),
+                "test_send_url": (
+                    reverse("admin:campaigns_campaign_test_send", args=[obj.pk])
+                    if obj is not None and self.has_change_permission(request, obj)
+                    else None
+                ),
             }
         )
         if "scheduled_at" in form.fields:
@@ -319,6 +347,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 "compose/",
                 self.admin_site.admin_view(self.compose_view),
                 name="campaigns_campaign_compose",
+            ),
+            path(
+                "<int:object_id>/test-send/",
+                self.admin_site.admin_view(self.test_send_view),
+                name="campaigns_campaign_test_send",
             ),
             *super().get_urls(),
         ]
@@ -410,6 +443,10 @@ class CampaignAdmin(OrganizationScopedAdmin):
             }
         )
 
+    def test_send_view(self, request, object_id: int):
+        """The "Test send" button's page (campaigns.admin.test_send)."""
+        return test_send_view(self, request, object_id)
+
     def act_view(self, request, object_id: int, name: str):
         """A button on the campaign page: run one lifecycle action, then come back."""
         if request.method != "POST":
@@ -448,13 +485,3 @@ def _zone(name: str | None):
         return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return timezone.get_default_timezone()
-
-
-def _test_send_url(campaign: Campaign | None) -> str | None:
-    """The consent work's "Test send" page for the campaign, where it exists."""
-    if campaign is None:
-        return None
-    try:
-        return reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
-    except NoReverseMatch:
-        return None
