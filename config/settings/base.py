@@ -170,6 +170,7 @@ SPECTACULAR_SETTINGS = {
         "AppointmentStatusEnum": "automations.models.Appointment.Status",
         "InvoiceStatusEnum": "automations.models.Invoice.Status",
         "EnrollmentStatusEnum": "automations.models.Enrollment.Status",
+        "SuppressionReasonEnum": "crm.models.Suppression.Reason",
     },
 }
 # Largest lead CSV the API takes; bigger files go through `manage.py import_leads`.
