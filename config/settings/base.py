@@ -306,6 +306,12 @@ SIMULATOR_WEBHOOK_SECRET = env_str(
     "SIMULATOR_WEBHOOK_SECRET", secret_policy.DEVELOPMENT_WEBHOOK_SECRET
 )
 SIMULATOR_REDIS_URL = env_str("SIMULATOR_REDIS_URL", "")
+# Fernet keys of vendor accounts' credentials (vendors.credentials), comma-separated:
+# the first encrypts, all decrypt. Development derives one from SECRET_KEY.
+VENDOR_CREDENTIALS_KEYS = env_list(
+    "VENDOR_CREDENTIALS_KEYS",
+    [secret_policy.development_credentials_key(SECRET_KEY)],
+)
 # Twilio (vendors.twilio): callbacks are refused until TWILIO_AUTH_TOKEN is set.
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
