@@ -26,7 +26,9 @@ class RequestLogMiddleware:
     the response's X-Request-ID, and logs the request's outcome and duration.
 
     The query string is logged decoded, so the redaction of personal data sees
-    `+1...` and `@` rather than `%2B1...` and `%40`.
+    `+1...` and `@` rather than `%2B1...` and `%40`. A view whose path carries
+    personal data in a form redaction cannot see (an unsubscribe link's token holds
+    the address) sets `request.log_path` to what to log instead.
     """
 
     def __init__(self, get_response):
@@ -43,7 +45,7 @@ class RequestLogMiddleware:
         logger.info(
             "request",
             method=request.method,
-            path=request.path,
+            path=getattr(request, "log_path", request.path),
             query=unquote_plus(request.META.get("QUERY_STRING", "")),
             status=response.status_code,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),

@@ -83,13 +83,13 @@ def dispatch_counters_add(*, dispatch_id: int, cost: Decimal = Decimal("0"), **d
 def dispatch_attempts_add(
     *,
     dispatch_id: int,
-    accepted: int,
-    refused: int,
+    outcomes: str,
     cost: Decimal = Decimal("0"),
     **deltas,
 ) -> bool:
     """Move counters as dispatch_counters_add does, and note a batch's attempts:
-    `accepted` and `refused` by the vendor. True if the dispatch paused itself.
+    `outcomes` has one mark an attempt, in order, "0" accepted by the vendor and
+    "1" refused. True if the dispatch paused itself.
 
     One statement, as the counters' alone: for a dispatch with an on_pause_task
     the outcomes are appended to its window of recent attempts in the same UPDATE,
@@ -98,8 +98,7 @@ def dispatch_attempts_add(
     the dispatch pauses (dispatch_auto_pause).
     """
     window = settings.MESSAGING_AUTO_PAUSE_WINDOW
-    marks = "0" * accepted + "1" * refused
-    if window <= 0 or not marks:
+    if window <= 0 or not outcomes:
         dispatch_counters_add(dispatch_id=dispatch_id, cost=cost, **deltas)
         return False
     assignments, params = [], []
@@ -117,7 +116,7 @@ def dispatch_attempts_add(
         "recent_attempts = CASE WHEN on_pause_task = '' THEN recent_attempts"
         f" ELSE {last.format('recent_attempts || %s')} END"
     )
-    params += [marks, window, dispatch_id]
+    params += [outcomes[-window:], window, dispatch_id]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Dispatch._meta.db_table} SET {', '.join(assignments)}"

@@ -49,6 +49,9 @@ _CLAIMED_FIELDS = (
     "body",
     "attempts",
 )
+# An attempt's outcome in a dispatch's window of recent attempts (auto-pause): the
+# vendor accepted it, or refused it (to retry, or for good).
+_OUTCOME_MARKS = {"sent": "0", "pending": "1", "failed": "1"}
 _rng = random.SystemRandom()
 _ZERO = Decimal("0")
 
@@ -381,10 +384,16 @@ def logs_record_results(
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
+        written = set(recorded)
         dispatch_attempts_add(
             dispatch_id=dispatch_id,
-            accepted=len(sent_ids),
-            refused=len(retry_ids) + len(failed_ids),
+            # In the batch's order: a batch larger than the window keeps its last
+            # attempts, not its refusals bunched at the end.
+            outcomes="".join(
+                _OUTCOME_MARKS.get(status_of[log.id], "")
+                for log in claimed
+                if log.id in written
+            ),
             sent=len(sent_ids),
             failed=len(failed_ids),
             cancelled=len(cancelled_ids),

@@ -114,6 +114,19 @@ def test_below_the_threshold_or_before_the_window_is_full_it_runs_on(sent_tasks)
     assert lifecycle.PAUSE_TASK not in [name for name, _ in sent_tasks]
 
 
+def test_a_batch_larger_than_the_window_is_judged_on_its_last_attempts(sent_tasks):
+    # Given a running campaign whose vendor refuses one message in ten
+    campaign = running(30)
+
+    # When one batch of 30 goes out (its 10th, 20th and 30th refused)
+    send(campaign, failing_one_in(10), limit=30)
+
+    # Then the window is the batch's last 10 attempts, 1 refused: it runs on
+    campaign.refresh_from_db()
+    assert campaign.dispatch.recent_attempts == "0000000001"
+    assert campaign.dispatch.status == Dispatch.Status.ACTIVE
+
+
 def test_the_reason_shows_in_the_api_and_the_admin(sent_tasks, client):
     # Given a campaign that paused itself
     campaign = running(30)

@@ -125,3 +125,12 @@ def test_a_link_of_a_deleted_organization_is_a_404(organization):
     organization.delete()
 
     assert Client().post(f"/u/{token}").status_code == 404
+
+
+def test_the_request_log_shows_no_token(link, caplog):
+    with caplog.at_level("INFO", logger="crm.request"):
+        Client().post(link)
+
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "/u/<token>" in logged
+    assert link.removeprefix("/u/") not in logged
