@@ -308,7 +308,7 @@ class LeadWithMessagesAdmin(LeadAdmin):
         (
             name,
             {**options, "fields": [*options["fields"], "held_back"]}
-            if options["fields"] == ["opt_out_state"]
+            if "opt_out_state" in options["fields"]
             else options,
         )
         for name, options in LeadAdmin.fieldsets
