@@ -116,6 +116,13 @@ def organization_settings_errors(values: dict[str, Any]) -> dict[str, list[str]]
         errors["time_zone"] = [
             f"unknown time zone {zone!r}: an IANA name such as America/New_York"
         ]
+    # An empty sending window would hold marketing for ever; an empty night
+    # (start == end) is no night, which is allowed.
+    start = values.get("quiet_hours_start")
+    if values.get("quiet_hours_enabled") and start == values.get("quiet_hours_end"):
+        errors["quiet_hours_end"] = [
+            "must differ from quiet_hours_start: no hour would be open for sending"
+        ]
     count = values.get("frequency_cap_count")
     if count is not None and not 1 <= count <= FREQUENCY_CAP_MAX_COUNT:
         errors["frequency_cap_count"] = [

@@ -251,6 +251,7 @@ def test_a_bad_time_zone_or_empty_window_is_refused(owner_client, organization):
             "name": organization.name,
             "slug": organization.slug,
             "time_zone": "Mars/Olympus",
+            "quiet_hours_enabled": "on",
             "quiet_hours_start": "09:00",
             "quiet_hours_end": "09:00",
             "transactional_night_start": "22:00",
