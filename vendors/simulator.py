@@ -54,6 +54,7 @@ class SimulatorAdapter(VendorAdapter):
     """
 
     name = "simulator"
+    idempotent_sends = True
 
     def __init__(
         self,
