@@ -134,6 +134,7 @@ class RetiredCountsAdmin(ReadOnlyAdmin):
         "delivered",
         "failed",
         "no_receipt",
+        "unknown",
         "cancelled",
         "cost",
     ]
