@@ -6,6 +6,12 @@ do, then launches an SMS campaign to all N leads with K worker processes and the
 simulator at 90% success with no latency, and times it from launch until every
 message is final and the counters reconcile. Last, it times a CSV import of new
 leads and the same file again. Each timed step starts after a CHECKPOINT.
+
+With `vendor="twilio-fake"` the campaign goes through the real Twilio adapter to
+the fake Twilio run as a process of its own, with a latency and an account rate
+limit; the run then ends once every message is sent (the fake calls no receipts
+back), and the figures add the vendor's side: its rate, sends per second over the
+send phase, 429s, duplicate sends and the busiest second.
 """
 
 import json
@@ -30,6 +36,7 @@ from bench.measure import (
 )
 from bench.probe import PROBE_URL_ENV, PROFILE_DIR_ENV
 from bench.runner import campaign_follow, workers_start
+from bench.vendor import VENDORS, fake_twilio_running, twilio_figures
 from campaigns.models import Campaign
 from campaigns.services.lifecycle import campaign_create, campaign_launch
 from config.celery import app as celery_app
@@ -188,10 +195,15 @@ def bench_run(
     keep: bool = False,
     profile_dir: str = "",
     import_rows: int = 100_000,
+    vendor: str = "simulator",
+    vendor_latency_ms: int = 150,
+    vendor_rate: int = 500,
     say=print,
 ) -> dict:
     """Run the benchmark once; the figures, as the JSON line prints them."""
     bench_check()
+    if vendor not in VENDORS:
+        raise BenchmarkError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
     dsn = database_url()
     organization, previews, floor = _before_the_run(leads=leads, dsn=dsn, say=say)
     campaign = _bench_campaign(organization=organization, leads=leads)
@@ -206,6 +218,16 @@ def bench_run(
     )
     logfile = Path(settings.VAR_DIR) / "bench-workers.log"
     with ExitStack() as stack:
+        twilio = None
+        if vendor == "twilio-fake":
+            twilio = stack.enter_context(
+                fake_twilio_running(latency_ms=vendor_latency_ms, rate=vendor_rate)
+            )
+            say(
+                f"Fake Twilio at {twilio.base_url}: {vendor_latency_ms} ms, "
+                f"{vendor_rate} requests/s"
+            )
+            env.update(twilio.worker_env())
         processes = workers_start(
             stack=stack,
             count=workers,
@@ -215,19 +237,29 @@ def bench_run(
             say=say,
         )
         run = _campaign_run(
-            campaign_id=campaign.pk, processes=processes, timeout=timeout
+            campaign_id=campaign.pk,
+            processes=processes,
+            timeout=timeout,
+            until_sent=twilio is not None,
         )
         peaks = worker_peak_rss_mb(processes, client)
         # Where the CPU went: the workers' Python, and the database serving them.
         run.workers_cpu.read(process.pid for process in processes)
         run.database_cpu.read(database_backends())
         probe = probe_counts(client)
+        vendor_stats = twilio.stats() if twilio is not None else None
     if run.reconciliation.differences:
         raise BenchmarkError(f"counters differ: {run.reconciliation.differences}")
     figures = _figures(
         leads=leads, workers=workers, concurrency=concurrency, floor=floor, run=run
     )
     figures.update(_probe_figures(leads=leads, peaks=peaks, probe=probe))
+    figures["vendor"] = vendor
+    if vendor_stats is not None:
+        figures["vendor_latency_ms"] = vendor_latency_ms
+        figures.update(
+            twilio_figures(stats=vendor_stats, rate=vendor_rate, sent=figures["sent"])
+        )
     if not keep:
         campaign_data_drop(campaign_id=campaign.pk)
     figures.update(preview_seconds=previews, max_preview_seconds=max(previews.values()))
@@ -303,9 +335,11 @@ class _Run:
     database_cpu: CpuMeter
 
 
-def _campaign_run(*, campaign_id: int, processes: list, timeout: float) -> _Run:
-    """Launch the campaign and follow it until it is final and reconciled, timing
-    each stage and sampling CPU as it goes."""
+def _campaign_run(
+    *, campaign_id: int, processes: list, timeout: float, until_sent: bool = False
+) -> _Run:
+    """Launch the campaign and follow it until it is final (or, `until_sent`, every
+    message is sent) and reconciled, timing each stage and sampling CPU as it goes."""
     database_checkpoint()
     stages = _Stages(started=time.monotonic())
     launch = campaign_launch(campaign_id=campaign_id)
@@ -325,6 +359,7 @@ def _campaign_run(*, campaign_id: int, processes: list, timeout: float) -> _Run:
         timeout=timeout,
         on_tick=tick,
         poll_every=FOLLOW_EVERY_SECONDS,
+        until=(lambda current: current.dispatch.all_sent) if until_sent else None,
     )
     stages.mark("final")
     reconciliation = dispatch_reconcile(

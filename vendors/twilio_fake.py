@@ -158,8 +158,11 @@ class TwilioFake:
             self._server.server_close()
 
     def stats(self) -> dict:
-        """The oracle's counts, as the stats endpoint serves them."""
+        """The oracle's counts, as the stats endpoint serves them; the send phase runs
+        from the first accepted message to the last."""
         with self._lock:
+            stamps = [message.created for message in self.sent]
+            phase = (max(stamps) - min(stamps)).total_seconds() if stamps else 0.0
             return {
                 "requests": self.requests_by_send_id.total(),
                 "accepted": len(self.sent),
@@ -175,6 +178,8 @@ class TwilioFake:
                     for count in self.windows.values()
                     if self.rate_limit_per_second and count > self.rate_limit_per_second
                 ),
+                "send_phase_seconds": round(phase, 3),
+                "sends_per_s": round(len(self.sent) / phase, 1) if phase else 0.0,
                 "callbacks_delivered": self.callbacks_delivered,
                 "callbacks_failed": self.callbacks_failed,
             }

@@ -1,5 +1,6 @@
 """The Twilio adapter against a wire-protocol fake of Twilio's Messages API."""
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -243,7 +244,8 @@ def test_the_fake_lists_messages_by_number_and_day_in_pages(fake):
 
     pages = []
     while url:
-        page = adapter.session.get(url).json()
+        answer = adapter.http.request("GET", url, headers=adapter.headers)
+        page = json.loads(answer.data)
         pages.append(page)
         next_page = page["next_page_uri"]
         url = f"{fake.base_url}{next_page}" if next_page else None
