@@ -35,6 +35,15 @@ from bench.measure import (
     worker_peak_rss_mb,
 )
 from bench.probe import PROBE_URL_ENV, PROFILE_DIR_ENV
+from bench.rules import (
+    NO_RULES,
+    RunRules,
+    capped_count,
+    deferred_count,
+    history_drop,
+    rest_final,
+    rules_set_up,
+)
 from bench.runner import campaign_follow, workers_start
 from bench.vendor import VENDORS, fake_twilio_running, twilio_figures
 from campaigns.models import Campaign
@@ -198,14 +207,22 @@ def bench_run(
     vendor: str = "simulator",
     vendor_latency_ms: int = 150,
     vendor_rate: int = 500,
+    rules: RunRules = NO_RULES,
     say=print,
 ) -> dict:
-    """Run the benchmark once; the figures, as the JSON line prints them."""
+    """Run the benchmark once; the figures, as the JSON line prints them.
+
+    With `rules` on, a share of the leads is deferred by quiet hours and a share
+    capped (bench.rules); the run ends when the rest are final.
+    """
     bench_check()
     if vendor not in VENDORS:
         raise BenchmarkError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
     dsn = database_url()
     organization, previews, floor = _before_the_run(leads=leads, dsn=dsn, say=say)
+    rules_setup = rules_set_up(organization=organization, rules=rules)
+    if rules.on:
+        say(f"Sending rules: {rules}, {rules_setup}")
     campaign = _bench_campaign(organization=organization, leads=leads)
     probe_url = settings.CELERY_BROKER_URL
     client = redis.Redis.from_url(probe_url)
@@ -241,6 +258,7 @@ def bench_run(
             processes=processes,
             timeout=timeout,
             until_sent=twilio is not None,
+            deferring=rules.quiet_hours,
         )
         peaks = worker_peak_rss_mb(processes, client)
         # Where the CPU went: the workers' Python, and the database serving them.
@@ -254,6 +272,8 @@ def bench_run(
         leads=leads, workers=workers, concurrency=concurrency, floor=floor, run=run
     )
     figures.update(_probe_figures(leads=leads, peaks=peaks, probe=probe))
+    figures.update(_rules_figures(rules=rules, run=run))
+    figures["rules_setup"] = rules_setup
     figures["vendor"] = vendor
     if vendor_stats is not None:
         figures["vendor_latency_ms"] = vendor_latency_ms
@@ -262,6 +282,7 @@ def bench_run(
         )
     if not keep:
         campaign_data_drop(campaign_id=campaign.pk)
+        history_drop(organization=organization)
     figures.update(preview_seconds=previews, max_preview_seconds=max(previews.values()))
     if import_rows:
         say(f"Importing {import_rows:,} CSV rows, twice")
@@ -336,10 +357,16 @@ class _Run:
 
 
 def _campaign_run(
-    *, campaign_id: int, processes: list, timeout: float, until_sent: bool = False
+    *,
+    campaign_id: int,
+    processes: list,
+    timeout: float,
+    deferring: bool = False,
+    until_sent: bool = False,
 ) -> _Run:
-    """Launch the campaign and follow it until it is final (or, `until_sent`, every
-    message is sent) and reconciled, timing each stage and sampling CPU as it goes."""
+    """Launch the campaign and follow it until it is final and reconciled (when
+    `deferring`, all but its deferred messages; when `until_sent`, once every
+    message is sent), timing each stage and sampling CPU as it goes."""
     database_checkpoint()
     stages = _Stages(started=time.monotonic())
     launch = campaign_launch(campaign_id=campaign_id)
@@ -359,7 +386,7 @@ def _campaign_run(
         timeout=timeout,
         on_tick=tick,
         poll_every=FOLLOW_EVERY_SECONDS,
-        until=(lambda current: current.dispatch.all_sent) if until_sent else None,
+        until=_until(deferring=deferring, until_sent=until_sent),
     )
     stages.mark("final")
     reconciliation = dispatch_reconcile(
@@ -367,6 +394,13 @@ def _campaign_run(
     )
     stages.mark("reconciled")
     return _Run(stages, launch_seconds, reconciliation, workers_cpu, database_cpu)
+
+
+def _until(*, deferring: bool, until_sent: bool):
+    """When following the campaign may stop short of its completion."""
+    if until_sent:
+        return lambda current: current.dispatch.all_sent
+    return rest_final if deferring else None
 
 
 def _figures(
@@ -393,6 +427,25 @@ def _figures(
         "failed": counted["failed"],
         "skipped": counted["skipped"],
         "reconciled": not run.reconciliation.differences,
+    }
+
+
+def _rules_figures(*, rules: RunRules, run: _Run) -> dict:
+    """How many messages the rules deferred and capped; the deferred ones checked to
+    be all that is left pending, each due later."""
+    # The campaign as created, before its launch made its dispatch.
+    dispatch_id = run.reconciliation.dispatch_id
+    deferred = deferred_count(dispatch_id=dispatch_id)
+    if deferred != run.reconciliation.counted["pending"]:
+        raise BenchmarkError(
+            f"{run.reconciliation.counted['pending']} pending at the end, "
+            f"{deferred} of them deferred"
+        )
+    return {
+        "quiet_hours": rules.quiet_hours,
+        "frequency_cap": rules.frequency_cap,
+        "deferred": deferred,
+        "capped": capped_count(dispatch_id=dispatch_id),
     }
 
 

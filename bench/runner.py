@@ -61,8 +61,8 @@ def campaign_follow(
     poll_every: float = 0.2,
     until: Callable[[Campaign], bool] | None = None,
 ) -> Campaign:
-    """Wait until the campaign completes (or `until` holds), standing in for beat;
-    return it.
+    """Wait until the campaign completes (or `until` says the wait is over),
+    standing in for beat; return it.
 
     Reads only the campaign and its dispatch row each tick (no count over logs), so
     following a large campaign costs the database next to nothing.

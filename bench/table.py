@@ -29,6 +29,7 @@ def bench_table(figures: dict) -> list[str]:
         ),
         ("sent / delivered", f"{figures['sent']:,} / {figures['delivered']:,}"),
         ("failed / skipped", f"{figures['failed']:,} / {figures['skipped']:,}"),
+        ("deferred / capped", f"{figures['deferred']:,} / {figures['capped']:,}"),
     ]
     if "vendor_rate_limit" in figures:
         rows += [

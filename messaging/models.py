@@ -56,6 +56,16 @@ class Dispatch(MessageCounts):
     # A Celery task name called with the dispatch id once nothing is left non-final;
     # lets the owner (say, a campaign) learn of it without messaging importing it.
     on_finish_task = models.CharField(max_length=200, blank=True, default="")
+    # A Celery task called with the dispatch id when the dispatch pauses itself,
+    # too many of its recent attempts refused; "" (automations) never pauses.
+    on_pause_task = models.CharField(max_length=200, blank=True, default="")
+    # Why it paused itself ("" when it did not, or a user paused it); cleared by
+    # a resume.
+    paused_reason = models.CharField(max_length=255, blank=True, default="")
+    # The outcomes of its last MESSAGING_AUTO_PAUSE_WINDOW attempts, oldest first:
+    # "0" accepted, "1" refused. Kept only for a dispatch with an on_pause_task,
+    # appended to in the statement that moves its counters (dispatch_attempts_add).
+    recent_attempts = models.TextField(blank=True, default="", editable=False)
     # How many logs the owner will create, once it knows (a campaign, when its
     # audience is fully chunked). Until then, and always for an automation's
     # open-ended dispatch, the dispatch cannot complete.
@@ -303,10 +313,11 @@ class DeliveryReceipt(models.Model):
 class InboundReply(models.Model):
     """A reply a person sent us, kept as the record of each opt-out and opt-in.
 
-    A reply belongs to the organization whose message it answers: its STOP or
-    START acts on that organization's leads alone, and only its members read it
-    (see messaging.services.inbound). A reply to nothing we sent belongs to none,
-    changes nothing and is for operators only.
+    A reply belongs to the organization whose sender identity it was sent to (or,
+    sent to the shared default sender, whose message it answers): its STOP, START
+    or HELP acts in that organization alone, and only its members read it (see
+    messaging.services.inbound). A reply to no organization changes nothing and is
+    for operators only.
     """
 
     class Action(models.TextChoices):
@@ -316,6 +327,8 @@ class InboundReply(models.Model):
         UNUSABLE_SENDER = "unusable_sender", "Sender not a valid contact"
         NO_ORGANIZATION = "no_organization", "Answers no message we sent"
         STALE = "stale", "Older than the sender's last keyword"
+        HELP = "help", "Answered with the help text"
+        UNKNOWN_RECIPIENT = "unknown_recipient", "Sent to no organization's sender"
 
     organization = models.ForeignKey(
         Organization,
@@ -330,9 +343,11 @@ class InboundReply(models.Model):
     vendor_message_id = models.CharField(max_length=120, blank=True, default="")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     sender = models.CharField(max_length=254)
+    # The sender identity it was sent to (our number or address), "" if unknown.
+    recipient = models.CharField(max_length=254, blank=True, default="")
     body = models.TextField(blank=True, default="")
     keyword = models.CharField(max_length=16, blank=True, default="")
-    action = models.CharField(max_length=16, choices=Action)
+    action = models.CharField(max_length=32, choices=Action)
     leads_changed = models.PositiveIntegerField(default=0)
     messages_suppressed = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField()
@@ -353,3 +368,31 @@ class InboundReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.keyword or self.body[:20]!r} from {self.sender}"
+
+
+class OwnDispatch(models.Model):
+    """A dispatch messaging itself sends through, one per organization, kind and
+    channel: the HELP replies' transactional stream. Made once, on first need."""
+
+    class Kind(models.TextChoices):
+        HELP_REPLY = "help_reply", "HELP replies"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="own_dispatches"
+    )
+    kind = models.CharField(max_length=16, choices=Kind)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    dispatch = models.OneToOneField(
+        Dispatch, on_delete=models.CASCADE, related_name="own"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "channel"],
+                name="own_dispatch_unique_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.channel})"

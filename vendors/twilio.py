@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 from urllib.parse import parse_qs, urlencode
 
 import urllib3
@@ -87,6 +88,7 @@ class TwilioAdapter(VendorAdapter):
     max_batch_size = 100
     idempotent_sends = False
     can_lookup = True
+    suppressing_codes = MappingProxyType({OPTED_OUT: "stop_keyword"})
 
     def __init__(
         self,
@@ -312,6 +314,9 @@ class TwilioAdapter(VendorAdapter):
                 body=form.get("Body", "")[:MAX_INBOUND_BODY],
                 received_at=timezone.now(),
                 raw={"MessageSid": sid},
+                message_id=sid,
+                to=form.get("To", "")[:MAX_SENDER],
+                to_service=form.get("MessagingServiceSid", "")[:MAX_SENDER],
             )
         ]
 

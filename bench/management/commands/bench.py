@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from bench.benchmark import BenchmarkError, bench_run
+from bench.rules import RunRules
 from bench.table import bench_table
 from bench.vendor import VENDORS
 
@@ -60,6 +61,20 @@ class Command(BaseCommand):
             "are told too (twilio-fake only)",
         )
         parser.add_argument(
+            "--quiet-hours",
+            action="store_true",
+            help="switch quiet hours on, placed so that the leads' time zones put "
+            "about a quarter of them outside the window: deferred, counted, not "
+            "waited for (off by default)",
+        )
+        parser.add_argument(
+            "--frequency-cap",
+            type=int,
+            default=None,
+            help="cap marketing messages at N per lead in 7 days, one lead in ten "
+            "having had N already (off by default)",
+        )
+        parser.add_argument(
             "--profile-dir",
             default="",
             help="run cProfile in each worker child and write its stats here",
@@ -78,6 +93,8 @@ class Command(BaseCommand):
         vendor,
         vendor_latency_ms,
         vendor_rate,
+        quiet_hours,
+        frequency_cap,
         **options,
     ):
         if leads < 1 or workers < 1:
@@ -88,6 +105,8 @@ class Command(BaseCommand):
             raise CommandError(
                 "--vendor-latency-ms cannot be negative; --vendor-rate is at least 1"
             )
+        if frequency_cap is not None and frequency_cap < 1:
+            raise CommandError("--frequency-cap must be at least 1")
         try:
             figures = bench_run(
                 leads=leads,
@@ -100,6 +119,7 @@ class Command(BaseCommand):
                 vendor=vendor,
                 vendor_latency_ms=vendor_latency_ms,
                 vendor_rate=vendor_rate,
+                rules=RunRules(quiet_hours=quiet_hours, frequency_cap=frequency_cap),
                 say=self.stdout.write,
             )
         except BenchmarkError as error:

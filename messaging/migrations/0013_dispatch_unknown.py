@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0010_dispatch_transactional'),
+        ('messaging', '0012_dispatch_auto_pause'),
     ]
 
     operations = [
