@@ -14,7 +14,7 @@ from vendors.twilio_fake import STATS_PATH, TwilioFake
 VENDORS = ("simulator", "twilio-fake")
 # Requests each worker keeps in flight: its share of the rate times the latency,
 # with room for the gaps while it claims and records (docs/vendors.md).
-IN_FLIGHT_PER_WORKER = 64
+IN_FLIGHT_PER_WORKER = 128
 # Where nothing listens: the bench's fake calls no status callback back.
 NO_CALLBACKS_URL = "http://127.0.0.1:9"
 

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 import redis
@@ -34,7 +35,7 @@ def test_slots_are_spaced_by_the_rate_across_limiters_sharing_redis(redis_limite
     ]
 
     # Then the slots follow one schedule, 100 ms apart
-    gaps = [later - earlier for earlier, later in zip(slots, slots[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(slots)]
     assert gaps == pytest.approx([0.1] * 5, abs=0.02)
 
 
