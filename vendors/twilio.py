@@ -11,6 +11,7 @@ by every POST parameter, sorted by name, as name then value.
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -41,7 +42,7 @@ from vendors.base import (
     VendorAdapter,
     VendorUnavailable,
 )
-from vendors.rate_limit import RateLimiter, get_rate_limiter
+from vendors.rate_limit import RateLimiter, RateLimitUnavailable, get_rate_limiter
 
 RECEIPTS_PATH = "/api/webhooks/twilio/receipts"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -64,6 +65,7 @@ RECEIPT_STATUSES = {
     "failed": "UNDELIVERED",
 }
 CONNECTION_ERROR = "connection_error"
+RATE_LIMIT_UNAVAILABLE = "rate_limit_unavailable"
 # A lookup's match may be stamped this much before our claim: the vendor's clock
 # and ours differ.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -154,7 +156,11 @@ class TwilioAdapter(VendorAdapter):
             form["MessagingServiceSid"] = self.messaging_service_sid
         else:
             form["From"] = self.from_number
-        self.rate_limiter.wait(self.rate_key, self.rate_per_second)
+        try:
+            self.rate_limiter.wait(self.rate_key, self.rate_per_second)
+        except RateLimitUnavailable as error:
+            # Nothing left: another attempt later, when the limiter answers.
+            return _failed(message, RATE_LIMIT_UNAVAILABLE, str(error), passing=True)
         try:
             response = self.http.request(
                 "POST",
@@ -188,7 +194,8 @@ class TwilioAdapter(VendorAdapter):
                 cost=Decimal(payload.get("price") or 0).copy_abs(),
             )
         if response.status == 429:
-            self.rate_limiter.slow_down(self.rate_key)
+            with contextlib.suppress(RateLimitUnavailable):
+                self.rate_limiter.slow_down(self.rate_key)
         code = str(payload.get("code") or f"http_{response.status}")
         # Twilio's own message can quote the number: its documentation link cannot.
         text = str(payload.get("more_info", ""))[:200]

@@ -8,15 +8,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 import pytest
+import redis
 
+from tests.support.simulator import TEST_REDIS_URL
 from tests.support.twilio import adapter_for
 from tests.support.workers import wait_for
 from vendors.base import IN_DOUBT, InFlightMessage, OutboundMessage, VendorUnavailable
-from vendors.rate_limit import LocalRateLimiter
+from vendors.rate_limit import LocalRateLimiter, RedisRateLimiter, get_rate_limiter
 from vendors.registry import get_adapter, reset_adapters
 from vendors.twilio import (
     CONNECTION_ERROR,
     OPTED_OUT,
+    RATE_LIMIT_UNAVAILABLE,
     TwilioAdapter,
     twilio_signature,
 )
@@ -216,9 +219,11 @@ def test_a_429_halves_the_adapters_pace_for_a_while(fake):
 
     adapter.send_batch([sms("send-1"), sms("send-2")])
 
-    assert limiter.reserve(adapter.rate_key, 100) == pytest.approx(0.0, abs=0.001)
-    # The next slot is twice the usual 10 ms away.
-    assert limiter.reserve(adapter.rate_key, 100) == pytest.approx(0.02, abs=0.005)
+    first = limiter.reserve(adapter.rate_key, 100)
+    second = limiter.reserve(adapter.rate_key, 100)
+
+    # Slots are twice the usual 10 ms apart.
+    assert second - first == pytest.approx(0.02, abs=0.002)
 
 
 def test_a_request_that_may_have_reached_twilio_is_in_doubt_not_retryable(fake):
@@ -368,3 +373,31 @@ def test_the_fake_calls_status_callbacks_back_signed(fake):
     assert params["ErrorCode"] == "30003"
     assert path == "/api/webhooks/twilio/receipts?send_id=send-1"
     assert signature == twilio_signature(callbacks.auth_token, public + path, params)
+
+
+def test_without_its_rate_limiter_a_message_is_retryable_and_never_requested(fake):
+    limiter = RedisRateLimiter(redis.Redis(host="127.0.0.1", port=1))
+    adapter = adapter_for(fake, rate_per_second=10, rate_limiter=limiter)
+
+    [result] = adapter.send_batch([sms("send-1")])
+
+    assert (result.accepted, result.error_code, result.retryable) == (
+        False,
+        RATE_LIMIT_UNAVAILABLE,
+        True,
+    )
+    assert fake.requests_by_send_id == {}
+
+
+def test_one_worker_with_many_threads_shares_a_few_redis_connections(fake, settings):
+    settings.RATE_LIMIT_REDIS_URL = TEST_REDIS_URL
+    get_rate_limiter.cache_clear()
+    try:
+        adapter = adapter_for(
+            fake, max_in_flight=64, rate_per_second=1000, rate_limiter=None
+        )
+        results = adapter.send_batch([sms(f"send-{n}") for n in range(200)])
+    finally:
+        get_rate_limiter.cache_clear()
+
+    assert all(result.accepted for result in results)
