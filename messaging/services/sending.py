@@ -389,10 +389,11 @@ def logs_record_results(
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
-        code_of = {row[0]: row[5] for row in rows}
-        logs_suppress_recipients(
-            failures=[(pk, vendor, code_of[pk]) for pk in failed_ids]
-        )
+        if failed_ids:
+            code_of = {row[0]: row[5] for row in rows}
+            logs_suppress_recipients(
+                failures=[(pk, vendor, code_of[pk]) for pk in failed_ids]
+            )
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
