@@ -73,9 +73,9 @@ class RateLimiter:
         """The vendor refused for rate: halve the key's rate for a while."""
         raise NotImplementedError
 
-    def wait(self, key: str, rate: float) -> None:
+    def wait(self, key: str, rate: float | None) -> None:
         """Block until this caller may make one request under the key's rate."""
-        if rate <= 0:
+        if not rate or rate <= 0:
             return
         for _ in range(MAX_SLOTS):
             slot = time.monotonic() + self.reserve(key, rate * HEADROOM)

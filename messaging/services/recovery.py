@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.models import OPT_OUT_FIELDS
+from messaging.adapters import dispatch_adapter
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services.dispatches import (
     dispatch_counters_add,
@@ -30,7 +31,6 @@ from vendors.base import (
     VendorAdapter,
     VendorUnavailable,
 )
-from vendors.registry import get_adapter
 
 # A log whose request the vendor surely never took, sent again after a backoff.
 WORKER_LOST = "worker_lost"
@@ -81,8 +81,8 @@ def logs_release_stuck(
 
 
 def _adapter_for(dispatch_id: int) -> VendorAdapter:
-    """The adapter a dispatch's logs are sent through."""
-    return get_adapter()
+    """The adapter a dispatch's logs are sent through (its account's)."""
+    return dispatch_adapter(dispatch_id)
 
 
 def _release(stuck: QuerySet, *, dispatch_id: int, now: datetime) -> int:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
 from crm.models import Channel
 from crm.services.unsubscribe import unsubscribe_headers
+from messaging.adapters import dispatch_adapter
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services import sending_rules
@@ -36,7 +37,6 @@ from vendors.base import (
     VendorAdapter,
     VendorUnavailable,
 )
-from vendors.registry import get_adapter
 
 logger = structlog.get_logger(__name__)
 
@@ -224,7 +224,7 @@ def _send_claimed(
 ) -> SendOutcome:
     if not claimed:
         return SendOutcome()
-    adapter = adapter or get_adapter()
+    adapter = adapter or dispatch_adapter(dispatch_id)
     headers = _list_unsubscribe(dispatch_id, claimed)
     messages = [
         OutboundMessage(
