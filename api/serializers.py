@@ -192,6 +192,7 @@ class CampaignCountsSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     delivered = serializers.IntegerField()
     no_receipt = serializers.IntegerField()
+    unknown = serializers.IntegerField()
 
 
 class ScopedSegmentField(serializers.PrimaryKeyRelatedField):
@@ -272,6 +273,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "failed": dispatch.failed if dispatch else 0,
             "delivered": dispatch.delivered if dispatch else 0,
             "no_receipt": dispatch.no_receipt if dispatch else 0,
+            "unknown": dispatch.unknown if dispatch else 0,
         }
 
     def validate_chunk_size(self, value: int | None) -> int | None:
@@ -293,6 +295,10 @@ class CampaignStatsSerializer(serializers.Serializer):
     cancelled = serializers.IntegerField()
     no_receipt = serializers.IntegerField(
         help_text="Sent, but no receipt came within the receipt timeout."
+    )
+    unknown = serializers.IntegerField(
+        help_text="Maybe sent: the vendor may have taken it before its worker died, "
+        "and could not tell; never sent again."
     )
     retried = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=14, decimal_places=4)

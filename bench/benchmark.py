@@ -6,6 +6,12 @@ do, then launches an SMS campaign to all N leads with K worker processes and the
 simulator at 90% success with no latency, and times it from launch until every
 message is final and the counters reconcile. Last, it times a CSV import of new
 leads and the same file again. Each timed step starts after a CHECKPOINT.
+
+With `vendor="twilio-fake"` the campaign goes through the real Twilio adapter to
+the fake Twilio run as a process of its own, with a latency and an account rate
+limit; the run then ends once every message is sent (the fake calls no receipts
+back), and the figures add the vendor's side: its rate, sends per second over the
+send phase, 429s, duplicate sends and the busiest second.
 """
 
 import json
@@ -39,6 +45,7 @@ from bench.rules import (
     rules_set_up,
 )
 from bench.runner import campaign_follow, workers_start
+from bench.vendor import VENDORS, fake_twilio_running, twilio_figures
 from campaigns.models import Campaign
 from campaigns.services.lifecycle import campaign_create, campaign_launch
 from config.celery import app as celery_app
@@ -197,6 +204,9 @@ def bench_run(
     keep: bool = False,
     profile_dir: str = "",
     import_rows: int = 100_000,
+    vendor: str = "simulator",
+    vendor_latency_ms: int = 150,
+    vendor_rate: int = 500,
     rules: RunRules = NO_RULES,
     say=print,
 ) -> dict:
@@ -206,6 +216,8 @@ def bench_run(
     capped (bench.rules); the run ends when the rest are final.
     """
     bench_check()
+    if vendor not in VENDORS:
+        raise BenchmarkError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
     dsn = database_url()
     organization, previews, floor = _before_the_run(leads=leads, dsn=dsn, say=say)
     rules_setup = rules_set_up(organization=organization, rules=rules)
@@ -223,6 +235,16 @@ def bench_run(
     )
     logfile = Path(settings.VAR_DIR) / "bench-workers.log"
     with ExitStack() as stack:
+        twilio = None
+        if vendor == "twilio-fake":
+            twilio = stack.enter_context(
+                fake_twilio_running(latency_ms=vendor_latency_ms, rate=vendor_rate)
+            )
+            say(
+                f"Fake Twilio at {twilio.base_url}: {vendor_latency_ms} ms, "
+                f"{vendor_rate} requests/s"
+            )
+            env.update(twilio.worker_env())
         processes = workers_start(
             stack=stack,
             count=workers,
@@ -235,6 +257,7 @@ def bench_run(
             campaign_id=campaign.pk,
             processes=processes,
             timeout=timeout,
+            until_sent=twilio is not None,
             deferring=rules.quiet_hours,
         )
         peaks = worker_peak_rss_mb(processes, client)
@@ -242,6 +265,7 @@ def bench_run(
         run.workers_cpu.read(process.pid for process in processes)
         run.database_cpu.read(database_backends())
         probe = probe_counts(client)
+        vendor_stats = twilio.stats() if twilio is not None else None
     if run.reconciliation.differences:
         raise BenchmarkError(f"counters differ: {run.reconciliation.differences}")
     figures = _figures(
@@ -250,6 +274,12 @@ def bench_run(
     figures.update(_probe_figures(leads=leads, peaks=peaks, probe=probe))
     figures.update(_rules_figures(rules=rules, run=run))
     figures["rules_setup"] = rules_setup
+    figures["vendor"] = vendor
+    if vendor_stats is not None:
+        figures["vendor_latency_ms"] = vendor_latency_ms
+        figures.update(
+            twilio_figures(stats=vendor_stats, rate=vendor_rate, sent=figures["sent"])
+        )
     if not keep:
         campaign_data_drop(campaign_id=campaign.pk)
         history_drop(organization=organization)
@@ -327,11 +357,16 @@ class _Run:
 
 
 def _campaign_run(
-    *, campaign_id: int, processes: list, timeout: float, deferring: bool = False
+    *,
+    campaign_id: int,
+    processes: list,
+    timeout: float,
+    deferring: bool = False,
+    until_sent: bool = False,
 ) -> _Run:
     """Launch the campaign and follow it until it is final and reconciled (when
-    `deferring`, all but its deferred messages), timing each stage and sampling CPU
-    as it goes."""
+    `deferring`, all but its deferred messages; when `until_sent`, once every
+    message is sent), timing each stage and sampling CPU as it goes."""
     database_checkpoint()
     stages = _Stages(started=time.monotonic())
     launch = campaign_launch(campaign_id=campaign_id)
@@ -351,7 +386,7 @@ def _campaign_run(
         timeout=timeout,
         on_tick=tick,
         poll_every=FOLLOW_EVERY_SECONDS,
-        until=rest_final if deferring else None,
+        until=_until(deferring=deferring, until_sent=until_sent),
     )
     stages.mark("final")
     reconciliation = dispatch_reconcile(
@@ -359,6 +394,13 @@ def _campaign_run(
     )
     stages.mark("reconciled")
     return _Run(stages, launch_seconds, reconciliation, workers_cpu, database_cpu)
+
+
+def _until(*, deferring: bool, until_sent: bool):
+    """When following the campaign may stop short of its completion."""
+    if until_sent:
+        return lambda current: current.dispatch.all_sent
+    return rest_final if deferring else None
 
 
 def _figures(

@@ -31,6 +31,28 @@ def bench_table(figures: dict) -> list[str]:
         ("failed / skipped", f"{figures['failed']:,} / {figures['skipped']:,}"),
         ("deferred / capped", f"{figures['deferred']:,} / {figures['capped']:,}"),
     ]
+    if "vendor_rate_limit" in figures:
+        rows += [
+            (
+                "vendor (fake Twilio)",
+                f"{figures['vendor_rate_limit']}/s limit, "
+                f"{figures['vendor_latency_ms']} ms latency",
+            ),
+            (
+                "  sends per second",
+                f"{figures['sends_per_s']} ({figures['rate_utilization']:.0%} of "
+                f"the limit, over {figures['vendor_send_phase_seconds']} s)",
+            ),
+            (
+                "  busiest second",
+                f"{figures['vendor_max_window']} requests "
+                f"({figures['vendor_windows_over_limit']} seconds over the limit)",
+            ),
+            (
+                "  429s / duplicate sends",
+                f"{figures['vendor_429s']} / {figures['vendor_duplicate_sends']}",
+            ),
+        ]
     for name, count in sorted(figures["tasks_by_name"].items()):
         rows.append(
             (

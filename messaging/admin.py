@@ -140,6 +140,7 @@ class RetiredCountsAdmin(ReadOnlyAdmin):
         "delivered",
         "failed",
         "no_receipt",
+        "unknown",
         "cancelled",
         "cost",
     ]

@@ -21,6 +21,9 @@ class MessageCounts(models.Model):
     undelivered = models.PositiveIntegerField(default=0)
     # Of the sent, those whose receipt did not come within the receipt timeout.
     no_receipt = models.PositiveIntegerField(default=0)
+    # Of those not sent, those a vendor without an idempotency key may have taken
+    # before their worker died, and no lookup could tell: never sent again blind.
+    unknown = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
 
@@ -92,13 +95,15 @@ class Dispatch(MessageCounts):
 
     @property
     def finished(self) -> int:
-        """Logs in a final state: delivered, failed, skipped, cancelled, no receipt."""
+        """Logs in a final state: delivered, failed, skipped, cancelled, no receipt,
+        unknown."""
         return (
             self.delivered
             + self.failed
             + self.skipped
             + self.cancelled
             + self.no_receipt
+            + self.unknown
         )
 
     @property
@@ -133,6 +138,10 @@ class LogStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     # Accepted by the vendor, but no receipt came within the receipt timeout.
     NO_RECEIPT = "no_receipt", "No receipt"
+    # Its request may have reached a vendor with no idempotency key (its worker
+    # died, or the answer was lost), and no callback or lookup showed whether it
+    # did: it may or may not have been sent, and is not sent again.
+    UNKNOWN = "unknown", "Unknown (maybe sent)"
 
 
 # Pending logs as the due index (log_due) holds them: a log has a due time exactly
@@ -145,6 +154,7 @@ FINAL_STATUSES = (
     LogStatus.SKIPPED,
     LogStatus.CANCELLED,
     LogStatus.NO_RECEIPT,
+    LogStatus.UNKNOWN,
 )
 
 

@@ -22,8 +22,9 @@ class VendorError(Exception):
 class VendorUnavailable(VendorError):
     """The whole call failed for a passing reason (5xx, timeout, connection).
 
-    Nothing in the batch is known to have been sent; the caller retries the batch
-    later, and the vendor's idempotency on send_id makes that retry safe.
+    Nothing in the batch was accepted (an adapter whose requests may have reached
+    the vendor says IN_DOUBT per message instead); the caller retries the batch
+    later.
     """
 
 
@@ -69,6 +70,25 @@ class SendResult(NamedTuple):
     cost: Decimal
 
 
+# The error code of a request that may have reached the vendor before it failed (a
+# read timeout, an answer we could not read): neither sent nor safe to send again.
+# With a vendor that has no idempotency key the log stays in flight until a lookup
+# settles it (messaging.services.recovery).
+IN_DOUBT = "in_doubt"
+
+
+class InFlightMessage(NamedTuple):
+    """A message whose request may have left, for a lookup to find at the vendor."""
+
+    send_id: str
+    to: str
+    body: str
+    # When its attempt was claimed: the vendor cannot have accepted it before.
+    since: datetime
+    # The vendor's refs of our other messages to `to` since then: not this one.
+    known_refs: frozenset[str] = frozenset()
+
+
 class Receipt(NamedTuple):
     vendor_ref: str
     status: ReceiptStatus
@@ -102,6 +122,11 @@ class VendorAdapter(abc.ABC):
     name: ClassVar[str]
     # The most messages the vendor takes in one call; send_batch splits above it.
     max_batch_size: int
+    # Whether the vendor answers a repeated send id with its first result instead of
+    # sending again: only then may a message a dead worker held simply be resent.
+    idempotent_sends: ClassVar[bool] = False
+    # Whether `lookup` can find messages at the vendor.
+    can_lookup: ClassVar[bool] = False
     # The vendor's limit for the whole fleet in messages per second (None: none
     # known), and the name of the bucket counting it: an account's adapter has its
     # account's rate and `account:<id>`, so accounts never share a bucket.
@@ -135,6 +160,18 @@ class VendorAdapter(abc.ABC):
         Per-message failures are results; VendorUnavailable means the whole call
         failed and nothing can be said about any message in it.
         """
+
+    def lookup(
+        self, messages: Sequence[InFlightMessage]
+    ) -> dict[str, SendResult | None]:
+        """What the vendor knows of messages whose requests may have left.
+
+        Per send id: an accepted SendResult (with the vendor's ref) when exactly one
+        message the vendor holds is this one; None when none can be, so it was never
+        accepted and may be sent again; absent when the vendor cannot tell (more
+        than one could be). VendorUnavailable if the vendor cannot be asked now.
+        """
+        raise NotImplementedError(f"{self.name} cannot look messages up")
 
     def fetch_receipts(self, *, limit: int) -> list[Receipt]:
         """Take up to `limit` receipts the vendor has ready on a queue, if it has one.

@@ -58,6 +58,7 @@ class SimulatorAdapter(VendorAdapter):
     """
 
     name = "simulator"
+    idempotent_sends = True
 
     def __init__(
         self,

@@ -322,6 +322,11 @@ TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_STATUS_CALLBACK_URL = env_str("TWILIO_STATUS_CALLBACK_URL", "")
 TWILIO_MAX_IN_FLIGHT = env_int("TWILIO_MAX_IN_FLIGHT", 16)
 TWILIO_TIMEOUT_SECONDS = env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
+# The account's messages per second (Twilio's limit for it): the whole fleet shares
+# it through one token bucket per account (vendors.rate_limit).
+TWILIO_RATE_PER_SECOND = env_float("TWILIO_RATE_PER_SECOND", 1.0)
+# Where that bucket lives; empty: the broker's Redis if it is one, else memory.
+RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL", "")
 
 # --- Logs and metrics -----------------------------------------------------------
 # One JSON object a line with LOG_FORMAT=json, readable console lines otherwise;

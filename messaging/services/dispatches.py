@@ -28,6 +28,7 @@ COUNTERS = (
     "failed",
     "undelivered",
     "no_receipt",
+    "unknown",
     "cancelled",
 )
 
@@ -325,6 +326,7 @@ def log_counters() -> dict:
             "id", filter=Q(status=LogStatus.FAILED, sent_at__isnull=False)
         ),
         "no_receipt": Count("id", filter=Q(status=LogStatus.NO_RECEIPT)),
+        "unknown": Count("id", filter=Q(status=LogStatus.UNKNOWN)),
         "cancelled": Count("id", filter=Q(status=LogStatus.CANCELLED)),
         "cost": Sum("cost"),
     }

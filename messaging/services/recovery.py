@@ -1,18 +1,45 @@
 """Recovery: release work a dead worker left claimed, and send failed logs again."""
 
-from collections import Counter
-from datetime import timedelta
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.models import OPT_OUT_FIELDS
+from messaging.adapters import dispatch_adapter
 from messaging.models import CommunicationLog, Dispatch, LogStatus
-from messaging.services.dispatches import dispatch_counters_add
+from messaging.services.dispatches import (
+    dispatch_counters_add,
+    dispatch_finish_if_done,
+)
 from messaging.services.inbound import SKIP_REASON as OPTED_OUT
 from messaging.services.logs import new_send_id
+from messaging.services.sending import (
+    CLAIMED_FIELDS,
+    ClaimedLog,
+    logs_record_results,
+)
 from messaging.sql import update_from_rows
+from vendors.base import (
+    IN_DOUBT,
+    InFlightMessage,
+    SendResult,
+    VendorAdapter,
+    VendorUnavailable,
+)
+
+# A log whose request the vendor surely never took, sent again after a backoff.
+WORKER_LOST = "worker_lost"
+# How long past the lease a lookup may keep failing before the log is `unknown`.
+LOOKUP_GIVE_UP = timedelta(hours=1)
+# In-flight logs one sweep looks up per dispatch: a dead worker holds one batch.
+SETTLE_BATCH_SIZE = 1000
+# Our messages' refs read for a lookup: sent this long before the oldest claim.
+REFS_SKEW = timedelta(minutes=5)
 
 # A log whose lead has opted out of the log's channel.
 _LEAD_OPTED_OUT = Q()
@@ -20,35 +47,187 @@ for _channel, _flag in OPT_OUT_FIELDS.items():
     _LEAD_OPTED_OUT |= Q(channel=_channel, **{f"lead__{_flag}": True})
 
 
-def logs_release_stuck(*, older_than: timedelta) -> int:
-    """Put logs claimed longer ago than `older_than` back to pending, due now.
+def logs_release_stuck(
+    *,
+    older_than: timedelta,
+    adapter_for: Callable[[int], VendorAdapter] | None = None,
+) -> int:
+    """Settle logs claimed longer ago than `older_than`; return how many moved.
 
-    Their worker died between claim and record. Sending them again is safe: they keep
-    their send id, and the vendor answers a known send id with its first result. In
-    a dispatch cancelled since, where nothing would send them, they are cancelled.
+    Their worker died between claim and record (or lost the vendor's answer). Through
+    a vendor that dedupes on send id they are simply sent again (released to
+    pending); through one that does not, only once a lookup shows the vendor never
+    took them (see _settle_in_flight). `adapter_for` gives a dispatch's adapter.
     """
     now = timezone.now()
     stuck = CommunicationLog.objects.filter(
         status=LogStatus.PROCESSING, claimed_at__lt=now - older_than
     )
-    in_cancelled = Q(dispatch__status=Dispatch.Status.CANCELLED)
-    with transaction.atomic():
-        locked = list(
-            stuck.filter(in_cancelled)
-            .select_for_update(of=("self",), skip_locked=True)
-            .values_list("pk", "dispatch_id")
-        )
-        CommunicationLog.objects.filter(pk__in=[pk for pk, _ in locked]).update(
-            status=LogStatus.CANCELLED, claimed_at=None, updated_at=now
-        )
-        per_dispatch = Counter(dispatch_id for _, dispatch_id in locked)
-        for dispatch_id, count in sorted(per_dispatch.items()):
-            dispatch_counters_add(
-                dispatch_id=dispatch_id, pending=-count, cancelled=count
+    adapter_for = adapter_for or _adapter_for
+    moved = 0
+    for dispatch_id in sorted(set(stuck.values_list("dispatch_id", flat=True))):
+        adapter = adapter_for(dispatch_id)
+        of_dispatch = stuck.filter(dispatch_id=dispatch_id)
+        if adapter.idempotent_sends:
+            moved += _release(of_dispatch, dispatch_id=dispatch_id, now=now)
+        else:
+            moved += _settle_in_flight(
+                of_dispatch,
+                dispatch_id=dispatch_id,
+                adapter=adapter,
+                give_up_before=now - older_than - LOOKUP_GIVE_UP,
             )
-    return stuck.exclude(in_cancelled).update(
+    return moved
+
+
+def _adapter_for(dispatch_id: int) -> VendorAdapter:
+    """The adapter a dispatch's logs are sent through (its account's)."""
+    return dispatch_adapter(dispatch_id)
+
+
+def _release(stuck: QuerySet, *, dispatch_id: int, now: datetime) -> int:
+    """Put stuck logs back to pending, due now: safe with a vendor that answers a
+    known send id with its first result. In a dispatch cancelled since, where
+    nothing would send them, they are cancelled."""
+    if _dispatch_cancelled(dispatch_id):
+        with transaction.atomic():
+            locked = list(
+                stuck.select_for_update(skip_locked=True).values_list("pk", flat=True)
+            )
+            CommunicationLog.objects.filter(pk__in=locked).update(
+                status=LogStatus.CANCELLED, claimed_at=None, updated_at=now
+            )
+            dispatch_counters_add(
+                dispatch_id=dispatch_id, pending=-len(locked), cancelled=len(locked)
+            )
+        return 0
+    return stuck.update(
         status=LogStatus.PENDING, next_attempt_at=now, claimed_at=None, updated_at=now
     )
+
+
+def _dispatch_cancelled(dispatch_id: int) -> bool:
+    return Dispatch.objects.filter(
+        pk=dispatch_id, status=Dispatch.Status.CANCELLED
+    ).exists()
+
+
+def _settle_in_flight(
+    stuck: QuerySet,
+    *,
+    dispatch_id: int,
+    adapter: VendorAdapter,
+    give_up_before: datetime,
+) -> int:
+    """Settle in-flight logs of a vendor with no idempotency key by asking it.
+
+    The lease the sweeper waited (`older_than`) is the grace period in which a
+    status callback or the send's own answer would have recorded the log. Then a
+    lookup decides: found, the log is sent with the vendor's ref (its callbacks
+    match it from then on); surely never taken, it is sent again after a backoff
+    (or cancelled, in a cancelled dispatch); not told apart from another message,
+    or not found because the vendor has no lookup, it is `unknown` and never sent
+    again. While the lookup fails, the log waits in flight; past LOOKUP_GIVE_UP it
+    is `unknown` too.
+    """
+    rows = list(
+        stuck.order_by("pk").values_list(*CLAIMED_FIELDS, "claimed_at")[
+            :SETTLE_BATCH_SIZE
+        ]
+    )
+    if not rows:
+        return 0
+    claimed = [ClaimedLog(*row[:-1]) for row in rows]
+    claimed_at = {row[0]: row[-1] for row in rows}
+    found: dict | None = {}
+    if adapter.can_lookup:
+        try:
+            found = adapter.lookup(_in_flight(claimed, claimed_at))
+        except VendorUnavailable:
+            found = None
+    if found is None:
+        unknown = [log for log in claimed if claimed_at[log.id] < give_up_before]
+        return _record_unknown(dispatch_id=dispatch_id, logs=unknown)
+    unknown = [log for log in claimed if log.send_id not in found]
+    settled = [log for log in claimed if log.send_id in found]
+    results = [found[log.send_id] or _never_taken(log.send_id) for log in settled]
+    outcome = logs_record_results(
+        dispatch_id=dispatch_id, vendor=adapter.name, claimed=settled, results=results
+    )
+    return (
+        outcome.sent
+        + outcome.retrying
+        + outcome.failed
+        + _record_unknown(dispatch_id=dispatch_id, logs=unknown)
+    )
+
+
+def _in_flight(
+    claimed: list[ClaimedLog], claimed_at: dict[int, datetime]
+) -> list[InFlightMessage]:
+    """The logs as the vendor's lookup takes them, each with the refs of our other
+    messages to the same recipient since (one query for the batch)."""
+    since = min(claimed_at.values()) - REFS_SKEW
+    refs: dict[str, set[str]] = defaultdict(set)
+    for recipient, ref in (
+        CommunicationLog.objects.filter(
+            recipient__in={log.recipient for log in claimed}, sent_at__gte=since
+        )
+        .exclude(vendor_ref="")
+        .values_list("recipient", "vendor_ref")
+    ):
+        refs[recipient].add(ref)
+    return [
+        InFlightMessage(
+            send_id=log.send_id,
+            to=log.recipient,
+            body=log.body,
+            since=claimed_at[log.id],
+            known_refs=frozenset(refs[log.recipient]),
+        )
+        for log in claimed
+    ]
+
+
+def _never_taken(send_id: str) -> SendResult:
+    return SendResult(
+        send_id=send_id,
+        accepted=False,
+        vendor_ref=None,
+        error_code=WORKER_LOST,
+        error_message="the vendor never took it; sent again",
+        retryable=True,
+        cost=Decimal(0),
+    )
+
+
+def _record_unknown(*, dispatch_id: int, logs: list[ClaimedLog]) -> int:
+    """Make these logs `unknown`, each only if it is still the claim we read."""
+    if not logs:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        moved = update_from_rows(
+            table=CommunicationLog._meta.db_table,
+            columns=[("id", "bigint"), ("attempts", "integer")],
+            rows=[(log.id, log.attempts) for log in logs],
+            assignments=(
+                "status = 'unknown', claimed_at = NULL, error_code = %s,"
+                " error_message = %s, updated_at = %s"
+            ),
+            condition="t.status = 'processing' AND t.attempts = v.attempts",
+            params=[
+                IN_DOUBT,
+                "the vendor may have taken it and cannot tell; not sent again",
+                now,
+            ],
+        )
+        dispatch_counters_add(
+            dispatch_id=dispatch_id, pending=-len(moved), unknown=len(moved)
+        )
+    if moved:
+        dispatch_finish_if_done(dispatch_id=dispatch_id)
+    return len(moved)
 
 
 def logs_retry_failed(

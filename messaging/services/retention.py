@@ -20,6 +20,7 @@ FINAL = (
     LogStatus.SKIPPED,
     LogStatus.CANCELLED,
     LogStatus.NO_RECEIPT,
+    LogStatus.UNKNOWN,
 )
 # Rows a transaction: each batch's locks last milliseconds.
 PURGE_BATCH = 1000

@@ -30,7 +30,13 @@ from messaging.services.dispatches import (
 from messaging.services.logs import NewLog
 from messaging.services.suppressing import logs_suppress_recipients
 from messaging.sql import by_key_plan, update_from_rows
-from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
+from vendors.base import (
+    IN_DOUBT,
+    OutboundMessage,
+    SendResult,
+    VendorAdapter,
+    VendorUnavailable,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -40,7 +46,7 @@ SEND_BATCH_SIZE = 200
 VENDOR_UNAVAILABLE = "vendor_unavailable"
 VENDOR_ERROR = "vendor_error"
 _LOG_TABLE = CommunicationLog._meta.db_table
-_CLAIMED_FIELDS = (
+CLAIMED_FIELDS = (
     "pk",
     "send_id",
     "channel",
@@ -141,7 +147,7 @@ def logs_claim(
         )
         rows = CommunicationLog.objects.filter(
             pk__in=ids, status=LogStatus.PROCESSING, last_attempt_at=now
-        ).values_list(*_CLAIMED_FIELDS)
+        ).values_list(*CLAIMED_FIELDS)
         return [ClaimedLog(*row) for row in rows]
 
 
@@ -248,8 +254,11 @@ def _send_claimed(
         # attempt like any retryable failure, so the logs fail for good after
         # MESSAGING_MAX_ATTEMPTS instead of being released and claimed for ever.
         # Only its type is logged and kept: its text may quote a recipient or body.
+        # A vendor with no idempotency key may have taken some: they stay in
+        # flight until recovery's lookup settles them.
         error = unexpected
-        results = _batch_failed(claimed, VENDOR_ERROR, type(unexpected).__name__)
+        code = VENDOR_ERROR if adapter.idempotent_sends else IN_DOUBT
+        results = _batch_failed(claimed, code, type(unexpected).__name__)
     _observe_vendor_call(
         adapter=adapter.name,
         dispatch_id=dispatch_id,
@@ -356,10 +365,17 @@ def logs_record_results(
     """Record each claimed log's outcome, only if it is still the claim we made.
 
     A log the sweeper released and another worker claimed since has a higher attempt
-    number; the condition on `attempts` leaves it to that worker.
+    number; the condition on `attempts` leaves it to that worker. A result IN_DOUBT
+    (the request may have reached a vendor that has no idempotency key) is not
+    recorded: the log stays in flight, and recovery's lookup settles it.
     """
     now = timezone.now()
     outcome = SendOutcome(claimed=len(claimed))
+    held = claimed
+    doubtful = {r.send_id for r in results if r.error_code == IN_DOUBT}
+    if doubtful:
+        claimed = [log for log in claimed if log.send_id not in doubtful]
+        results = [r for r in results if r.send_id not in doubtful]
     rows = _result_rows(claimed, results, now=now, outcome=outcome)
     with transaction.atomic():
         if outcome.next_due is not None and _is_cancelled(dispatch_id):
@@ -406,7 +422,7 @@ def logs_record_results(
         len(failed_ids),
     )
     recorded = sent_set.union(retry_ids, failed_ids, cancelled_ids)
-    outcome.unrecorded = [log.id for log in claimed if log.id not in recorded]
+    outcome.unrecorded = [log.id for log in held if log.id not in recorded]
     if failed_ids:
         outcome.finished = dispatch_finish_if_done(dispatch_id=dispatch_id)
     return outcome

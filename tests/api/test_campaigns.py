@@ -49,6 +49,7 @@ def test_create_answers_with_campaign_chunking_and_stats(api, segment):
         "failed": 0,
         "delivered": 0,
         "no_receipt": 0,
+        "unknown": 0,
     }
 
 

@@ -38,6 +38,8 @@ def fail(code: str, *, retryable: bool) -> Script:
 class ScriptedVendor(VendorAdapter):
     name = "scripted"
     max_batch_size = 1000
+    # A stand-in for the simulator, whose dedupe on send id it assumes.
+    idempotent_sends = True
 
     def __init__(self, script: Script = accept, *, raises: Exception | None = None):
         self.script = script

@@ -1,13 +1,28 @@
 """The Twilio adapter against a wire-protocol fake of Twilio's Messages API."""
 
+import json
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
 
 import pytest
+import redis
 
+from tests.support.simulator import TEST_REDIS_URL
 from tests.support.twilio import adapter_for
-from vendors.base import OutboundMessage
+from tests.support.workers import wait_for
+from vendors.base import IN_DOUBT, InFlightMessage, OutboundMessage, VendorUnavailable
+from vendors.rate_limit import LocalRateLimiter, RedisRateLimiter, get_rate_limiter
 from vendors.registry import get_adapter, reset_adapters
-from vendors.twilio import CONNECTION_ERROR, OPTED_OUT, TwilioAdapter
+from vendors.twilio import (
+    CONNECTION_ERROR,
+    OPTED_OUT,
+    RATE_LIMIT_UNAVAILABLE,
+    TwilioAdapter,
+    twilio_signature,
+)
 from vendors.twilio_fake import TwilioFake
 
 
@@ -158,3 +173,231 @@ def test_the_registry_builds_twilio_from_settings(settings, fake):
     assert fake.sent[0].status_callback.startswith(
         "https://crm.example.com/api/webhooks/twilio/receipts?"
     )
+
+
+def test_a_request_for_a_send_id_already_accepted_is_counted_as_a_duplicate(fake):
+    adapter = adapter_for(fake)
+
+    adapter.send_batch([sms("send-1"), sms("send-2")])
+    adapter.send_batch([sms("send-1")])
+
+    assert fake.requests_by_send_id == {"send-1": 2, "send-2": 1}
+    assert fake.duplicate_sends == 1
+    assert fake.stats()["send_ids_requested_twice"] == 1
+
+
+def test_the_fake_counts_every_seconds_requests_and_refuses_above_its_limit(fake):
+    fake.rate_limit_per_second = 5
+    adapter = adapter_for(fake, max_in_flight=8)
+
+    results = adapter.send_batch([sms(f"send-{n}") for n in range(30)])
+
+    refused = [result for result in results if not result.accepted]
+    assert {result.error_code for result in refused} == {"20429"}
+    assert fake.stats()["rate_limited"] == len(refused)
+    # The windows hold every request, those refused too; accepted ones never pass
+    # the limit in any second.
+    assert sum(fake.windows.values()) == 30
+    assert len(fake.sent) <= 5 * len(fake.windows)
+
+
+def test_a_paced_adapter_keeps_every_second_under_the_accounts_limit(fake):
+    fake.rate_limit_per_second = 20
+    adapter = adapter_for(fake, max_in_flight=8, rate_per_second=20)
+
+    results = adapter.send_batch([sms(f"send-{n}") for n in range(45)])
+
+    assert all(result.accepted for result in results)
+    assert fake.max_window <= 20
+    assert fake.stats()["rate_limited"] == 0
+
+
+def test_a_429_halves_the_adapters_pace_for_a_while(fake):
+    limiter = LocalRateLimiter()
+    adapter = adapter_for(fake, rate_per_second=100, rate_limiter=limiter)
+    fake.rate_limit_per_second = 1
+
+    adapter.send_batch([sms("send-1"), sms("send-2")])
+
+    first = limiter.reserve(adapter.rate_key, 100)
+    second = limiter.reserve(adapter.rate_key, 100)
+
+    # Slots are twice the usual 10 ms apart.
+    assert second - first == pytest.approx(0.02, abs=0.002)
+
+
+def test_a_request_that_may_have_reached_twilio_is_in_doubt_not_retryable(fake):
+    fake.latency_ms = 500
+    adapter = adapter_for(fake, timeout=0.1)
+
+    [result] = adapter.send_batch([sms("send-1")])
+
+    assert (result.accepted, result.error_code, result.retryable) == (
+        False,
+        IN_DOUBT,
+        False,
+    )
+
+
+def test_the_fake_lists_messages_by_number_and_day_in_pages(fake):
+    adapter = adapter_for(fake)
+    adapter.send_batch(
+        [sms(f"send-{n}") for n in range(5)] + [sms("other", to="+12025550199")]
+    )
+    today = datetime.now(UTC).date().isoformat()
+    url = f"{adapter.messages_url}?To=%2B12025550100&DateSent={today}&PageSize=2"
+
+    pages = []
+    while url:
+        answer = adapter.http.request("GET", url, headers=adapter.headers)
+        page = json.loads(answer.data)
+        pages.append(page)
+        next_page = page["next_page_uri"]
+        url = f"{fake.base_url}{next_page}" if next_page else None
+
+    assert [len(page["messages"]) for page in pages] == [2, 2, 1]
+    listed = [message for page in pages for message in page["messages"]]
+    assert {message["to"] for message in listed} == {"+12025550100"}
+    assert {message["sid"] for message in listed} == {
+        sent.sid for sent in fake.sent if sent.to == "+12025550100"
+    }
+    assert {"sid", "status", "to", "body", "date_created"} <= set(listed[0])
+
+
+def in_flight(message: OutboundMessage, **options) -> InFlightMessage:
+    since = options.pop("since", datetime.now(UTC) - timedelta(seconds=5))
+    return InFlightMessage(
+        send_id=message.send_id,
+        to=message.to,
+        body=message.body,
+        since=since,
+        **options,
+    )
+
+
+def test_a_lookup_finds_a_message_twilio_accepted_with_its_sid(fake):
+    adapter = adapter_for(fake)
+    message = OutboundMessage("send-1", "sms", "+12025550100", "Hi Ann")
+    [sent] = adapter.send_batch([message])
+
+    found = adapter.lookup([in_flight(message)])
+
+    assert found["send-1"].accepted
+    assert found["send-1"].vendor_ref == sent.vendor_ref
+
+
+def test_a_lookup_says_none_for_a_message_twilio_never_had(fake):
+    adapter = adapter_for(fake)
+    adapter.send_batch([OutboundMessage("other", "sms", "+12025550100", "Hi Bob")])
+
+    found = adapter.lookup(
+        [in_flight(OutboundMessage("send-1", "sms", "+12025550100", "Hi Ann"))]
+    )
+
+    assert found == {"send-1": None}
+
+
+def test_a_lookup_ignores_messages_older_than_the_claim(fake):
+    adapter = adapter_for(fake)
+    message = OutboundMessage("send-1", "sms", "+12025550100", "Hi Ann")
+    adapter.send_batch([message])
+
+    found = adapter.lookup(
+        [in_flight(message, since=datetime.now(UTC) + timedelta(minutes=5))]
+    )
+
+    assert found == {"send-1": None}
+
+
+def test_a_lookup_that_cannot_tell_two_messages_apart_leaves_the_send_id_out(fake):
+    adapter = adapter_for(fake)
+    message = OutboundMessage("send-1", "sms", "+12025550100", "Hi Ann")
+    twin = OutboundMessage("send-2", "sms", "+12025550100", "Hi Ann")
+    adapter.send_batch([message, twin])
+
+    assert adapter.lookup([in_flight(message)]) == {}
+
+
+def test_a_lookup_passes_over_the_refs_of_our_other_messages(fake):
+    adapter = adapter_for(fake)
+    message = OutboundMessage("send-1", "sms", "+12025550100", "Hi Ann")
+    twin = OutboundMessage("send-2", "sms", "+12025550100", "Hi Ann")
+    [mine, theirs] = adapter.send_batch([message, twin])
+
+    found = adapter.lookup([in_flight(message, known_refs={theirs.vendor_ref})])
+
+    assert found["send-1"].vendor_ref == mine.vendor_ref
+
+
+def test_a_lookup_twilio_cannot_answer_is_vendor_unavailable(fake):
+    adapter = adapter_for(fake)
+    fake.stop()
+
+    with pytest.raises(VendorUnavailable):
+        adapter.lookup([in_flight(sms("send-1"))])
+
+
+def test_the_fake_calls_status_callbacks_back_signed(fake):
+    received = []
+
+    class Webhook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            received.append(
+                (self.path, self.headers["X-Twilio-Signature"], dict(parse_qsl(body)))
+            )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    callbacks = TwilioFake(callback_delay_ms=0, undelivered_rate=1.0).start()
+    try:
+        public = f"http://127.0.0.1:{server.server_address[1]}"
+        adapter = adapter_for(callbacks, public_url=public)
+
+        adapter.send_batch([sms("send-1")])
+        wait_for(lambda: len(received) == 2, timeout=10)
+    finally:
+        callbacks.stop()
+        server.shutdown()
+
+    assert [params["MessageStatus"] for _, _, params in received] == [
+        "sent",
+        "undelivered",
+    ]
+    path, signature, params = received[1]
+    assert params["ErrorCode"] == "30003"
+    assert path == "/api/webhooks/twilio/receipts?send_id=send-1"
+    assert signature == twilio_signature(callbacks.auth_token, public + path, params)
+
+
+def test_without_its_rate_limiter_a_message_is_retryable_and_never_requested(fake):
+    limiter = RedisRateLimiter(redis.Redis(host="127.0.0.1", port=1))
+    adapter = adapter_for(fake, rate_per_second=10, rate_limiter=limiter)
+
+    [result] = adapter.send_batch([sms("send-1")])
+
+    assert (result.accepted, result.error_code, result.retryable) == (
+        False,
+        RATE_LIMIT_UNAVAILABLE,
+        True,
+    )
+    assert fake.requests_by_send_id == {}
+
+
+def test_one_worker_with_many_threads_shares_a_few_redis_connections(fake, settings):
+    settings.RATE_LIMIT_REDIS_URL = TEST_REDIS_URL
+    get_rate_limiter.cache_clear()
+    try:
+        adapter = adapter_for(
+            fake, max_in_flight=64, rate_per_second=1000, rate_limiter=None
+        )
+        results = adapter.send_batch([sms(f"send-{n}") for n in range(200)])
+    finally:
+        get_rate_limiter.cache_clear()
+
+    assert all(result.accepted for result in results)

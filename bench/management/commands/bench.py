@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from bench.benchmark import BenchmarkError, bench_run
 from bench.rules import RunRules
 from bench.table import bench_table
+from bench.vendor import VENDORS
 
 
 class Command(BaseCommand):
@@ -40,6 +41,26 @@ class Command(BaseCommand):
             help="CSV rows to time an import of, after the campaign (0: none)",
         )
         parser.add_argument(
+            "--vendor",
+            choices=VENDORS,
+            default="simulator",
+            help="send to the simulator, or through the Twilio adapter to the fake "
+            "Twilio run as a process (ends once every message is sent)",
+        )
+        parser.add_argument(
+            "--vendor-latency-ms",
+            type=int,
+            default=150,
+            help="the fake Twilio's answer time (twilio-fake only)",
+        )
+        parser.add_argument(
+            "--vendor-rate",
+            type=int,
+            default=500,
+            help="the fake Twilio account's messages per second, which the workers "
+            "are told too (twilio-fake only)",
+        )
+        parser.add_argument(
             "--quiet-hours",
             action="store_true",
             help="switch quiet hours on, placed so that the leads' time zones put "
@@ -69,6 +90,9 @@ class Command(BaseCommand):
         keep,
         import_rows,
         profile_dir,
+        vendor,
+        vendor_latency_ms,
+        vendor_rate,
         quiet_hours,
         frequency_cap,
         **options,
@@ -77,6 +101,10 @@ class Command(BaseCommand):
             raise CommandError("--leads and --workers must be at least 1")
         if import_rows < 0:
             raise CommandError("--import-rows cannot be negative")
+        if vendor_latency_ms < 0 or vendor_rate < 1:
+            raise CommandError(
+                "--vendor-latency-ms cannot be negative; --vendor-rate is at least 1"
+            )
         if frequency_cap is not None and frequency_cap < 1:
             raise CommandError("--frequency-cap must be at least 1")
         try:
@@ -88,6 +116,9 @@ class Command(BaseCommand):
                 keep=keep,
                 import_rows=import_rows,
                 profile_dir=profile_dir,
+                vendor=vendor,
+                vendor_latency_ms=vendor_latency_ms,
+                vendor_rate=vendor_rate,
                 rules=RunRules(quiet_hours=quiet_hours, frequency_cap=frequency_cap),
                 say=self.stdout.write,
             )
