@@ -14,6 +14,8 @@ from vendors.base import VendorAdapter
 ADAPTERS = {
     "simulator": "vendors.simulator.SimulatorAdapter",
     "twilio": "vendors.twilio.TwilioAdapter",
+    "sendgrid": "vendors.sendgrid.SendGridAdapter",
+    "smtp": "vendors.smtp.SmtpAdapter",
 }
 
 _adapters: dict[str, VendorAdapter] = {}
