@@ -29,6 +29,13 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("auth/token", TokenView.as_view(), name="token"),
     path("stats", StatsView.as_view(), name="stats"),
+    # SendGrid's Event Webhook: its delivery events are receipts like any vendor's.
+    path(
+        "webhooks/sendgrid/events",
+        ReceiptsWebhook.as_view(),
+        {"vendor": "sendgrid"},
+        name="webhook-sendgrid-events",
+    ),
     path(
         "webhooks/<str:vendor>/receipts",
         ReceiptsWebhook.as_view(),
