@@ -224,6 +224,9 @@ class Suppression(models.Model):
     reason = models.CharField(max_length=32, choices=Reason.choices)
     # Who or what made it: a user's name, a vendor's message id, an import's file.
     source = models.CharField(max_length=200, blank=True, default="")
+    # When the person's STOP was sent, by the vendor's clock (stop_keyword only): a
+    # START lifts the suppression only if sent later.
+    keyword_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -224,6 +224,7 @@ class InboundReplyAdmin(ReadOnlyAdmin):
 
     list_display = [
         "sender",
+        "recipient",
         "channel",
         "keyword",
         "action",
@@ -235,7 +236,7 @@ class InboundReplyAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["action", "channel", "vendor", "organization"]
     list_select_related = ["organization"]
-    search_fields = ["=sender", "body"]
+    search_fields = ["=sender", "=recipient", "body"]
     date_hierarchy = "received_at"
 
 

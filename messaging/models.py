@@ -293,10 +293,11 @@ class DeliveryReceipt(models.Model):
 class InboundReply(models.Model):
     """A reply a person sent us, kept as the record of each opt-out and opt-in.
 
-    A reply belongs to the organization whose message it answers: its STOP or
-    START acts on that organization's leads alone, and only its members read it
-    (see messaging.services.inbound). A reply to nothing we sent belongs to none,
-    changes nothing and is for operators only.
+    A reply belongs to the organization whose sender identity it was sent to (or,
+    sent to the shared default sender, whose message it answers): its STOP, START
+    or HELP acts in that organization alone, and only its members read it (see
+    messaging.services.inbound). A reply to no organization changes nothing and is
+    for operators only.
     """
 
     class Action(models.TextChoices):
@@ -306,6 +307,8 @@ class InboundReply(models.Model):
         UNUSABLE_SENDER = "unusable_sender", "Sender not a valid contact"
         NO_ORGANIZATION = "no_organization", "Answers no message we sent"
         STALE = "stale", "Older than the sender's last keyword"
+        HELP = "help", "Answered with the help text"
+        UNKNOWN_RECIPIENT = "unknown_recipient", "Sent to no organization's sender"
 
     organization = models.ForeignKey(
         Organization,
@@ -320,9 +323,11 @@ class InboundReply(models.Model):
     vendor_message_id = models.CharField(max_length=120, blank=True, default="")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     sender = models.CharField(max_length=254)
+    # The sender identity it was sent to (our number or address), "" if unknown.
+    recipient = models.CharField(max_length=254, blank=True, default="")
     body = models.TextField(blank=True, default="")
     keyword = models.CharField(max_length=16, blank=True, default="")
-    action = models.CharField(max_length=16, choices=Action)
+    action = models.CharField(max_length=32, choices=Action)
     leads_changed = models.PositiveIntegerField(default=0)
     messages_suppressed = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField()
@@ -343,3 +348,31 @@ class InboundReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.keyword or self.body[:20]!r} from {self.sender}"
+
+
+class OwnDispatch(models.Model):
+    """A dispatch messaging itself sends through, one per organization, kind and
+    channel: the HELP replies' transactional stream. Made once, on first need."""
+
+    class Kind(models.TextChoices):
+        HELP_REPLY = "help_reply", "HELP replies"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="own_dispatches"
+    )
+    kind = models.CharField(max_length=16, choices=Kind)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    dispatch = models.OneToOneField(
+        Dispatch, on_delete=models.CASCADE, related_name="own"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "channel"],
+                name="own_dispatch_unique_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.channel})"

@@ -95,6 +95,12 @@ class InboundMessage:
     raw: dict[str, Any] = field(default_factory=dict)
     # The vendor's id of the message, when it gives one: a replay carries the same.
     message_id: str = ""
+    # The sender identity it was sent to (a number, an address): it names the
+    # organization the message belongs to. "" when the vendor does not say.
+    to: str = ""
+    # The messaging service the receiving number belongs to, when the vendor says
+    # (Twilio's MessagingServiceSid): an organization may be known by it instead.
+    to_service: str = ""
 
 
 class VendorAdapter(abc.ABC):
@@ -103,6 +109,11 @@ class VendorAdapter(abc.ABC):
     name: ClassVar[str]
     # The most messages the vendor takes in one call; send_batch splits above it.
     max_batch_size: int
+    # The vendor's error codes (in a send result or a receipt) that say the address
+    # must not be messaged again on that channel, each with the suppression reason
+    # it stands for (crm.Suppression.Reason's values: "stop_keyword", "hard_bounce",
+    # "complaint"). The pipeline suppresses the address and fails the message.
+    suppressing_codes: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     @property
     def receipt_delay(self) -> float:

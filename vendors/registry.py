@@ -1,7 +1,8 @@
 """Which adapter a vendor name means; one instance of each per process."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -47,3 +48,14 @@ def _build(name: str) -> VendorAdapter:
     except ImportError as error:
         raise ImproperlyConfigured(f"Cannot load vendor {name!r}: {error}") from error
     return factory()
+
+
+@cache
+def suppressing_codes(name: str) -> Mapping[str, str]:
+    """The vendor's error codes that suppress an address, with their reasons
+    (VendorAdapter.suppressing_codes); none for a name that is no adapter."""
+    try:
+        factory = import_string(ADAPTERS.get(name, name))
+    except ImportError:
+        return {}
+    return getattr(factory, "suppressing_codes", {})

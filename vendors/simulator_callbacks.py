@@ -89,6 +89,7 @@ def inbound_payload(messages: Sequence[InboundMessage]) -> dict:
                 "body": message.body,
                 "received_at": message.received_at.isoformat(),
                 **({"id": message.message_id} if message.message_id else {}),
+                **({"to": message.to} if message.to else {}),
             }
             for message in messages
         ]
@@ -170,7 +171,7 @@ def _inbound(entry: object) -> InboundMessage:
         raise InvalidPayload("a message's body must be a string")
     if len(text) > MAX_INBOUND_BODY:
         raise InvalidPayload(f"a message's body is over {MAX_INBOUND_BODY} characters")
-    message_id = entry.get("id")
+    message_id, to = entry.get("id"), entry.get("to")
     return InboundMessage(
         channel=channel,
         sender=sender,
@@ -180,6 +181,11 @@ def _inbound(entry: object) -> InboundMessage:
         message_id=(
             _text(message_id, name="a message's id", max_length=MAX_VENDOR_REF)
             if message_id is not None
+            else ""
+        ),
+        to=(
+            _text(to, name="a message's 'to'", max_length=MAX_SENDER)
+            if to is not None
             else ""
         ),
     )

@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from types import MappingProxyType
 from urllib.parse import parse_qs, urlencode
 
 import requests
@@ -66,6 +67,7 @@ def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> st
 class TwilioAdapter(VendorAdapter):
     name = "twilio"
     max_batch_size = 100
+    suppressing_codes = MappingProxyType({OPTED_OUT: "stop_keyword"})
 
     def __init__(
         self,
@@ -194,6 +196,9 @@ class TwilioAdapter(VendorAdapter):
                 body=form.get("Body", "")[:MAX_INBOUND_BODY],
                 received_at=timezone.now(),
                 raw={"MessageSid": sid},
+                message_id=sid,
+                to=form.get("To", "")[:MAX_SENDER],
+                to_service=form.get("MessagingServiceSid", "")[:MAX_SENDER],
             )
         ]
 

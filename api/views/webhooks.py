@@ -126,12 +126,13 @@ class InboundWebhook(_Webhook):
                     "suppressed": serializers.IntegerField(),
                     "ignored": serializers.IntegerField(),
                     "duplicates": serializers.IntegerField(),
+                    "helped": serializers.IntegerField(),
                 },
             ),
             **_RESPONSES,
         },
         auth=[],
-        summary="People's replies forwarded by a vendor (signed): STOP, START",
+        summary="People's replies forwarded by a vendor (signed): STOP, START, HELP",
     )
     def post(self, request, vendor: str):
         adapter = _verified_adapter(request, vendor)
@@ -149,5 +150,6 @@ class InboundWebhook(_Webhook):
                 "suppressed": outcome.suppressed,
                 "ignored": outcome.ignored,
                 "duplicates": outcome.duplicates,
+                "helped": outcome.helped,
             }
         )

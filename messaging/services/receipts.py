@@ -16,6 +16,7 @@ from messaging.services.dispatches import (
     dispatch_counters_add,
     dispatch_finish_if_done,
 )
+from messaging.services.suppressing import logs_suppress_recipients
 from messaging.sql import (
     copy_rows,
     insert_ignoring_conflicts,
@@ -104,7 +105,8 @@ def _receipt_row(
 def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
     """Apply stored, unprocessed receipts to their logs.
 
-    Only a sent log moves: to delivered, or to failed on an undelivered receipt. A
+    Only a sent log moves: to delivered, or to failed on an undelivered receipt,
+    whose error code may suppress the recipient (logs_suppress_recipients). A
     receipt for a log already final (a duplicate, or one out of order) is marked
     processed and changes nothing, so it is never counted twice.
     """
@@ -140,7 +142,16 @@ def receipts_process(*, limit: int = RECEIPT_BATCH_SIZE) -> ReceiptOutcome:
             condition="t.status = 'sent'",
             params=[now, now],
         )
-        applied = set(delivered_ids) | set(undelivered_ids)
+        vendor_of = {pk: vendor for pk, vendor, *_ in receipts}
+        failed_ids = set(undelivered_ids)
+        logs_suppress_recipients(
+            failures=[
+                (log_id, vendor_of[pk], code)
+                for log_id, pk, code in undelivered
+                if log_id in failed_ids
+            ]
+        )
+        applied = set(delivered_ids) | failed_ids
         for log_id, pk, *_ in delivered + undelivered:
             settled.append((pk, log_id, "applied" if log_id in applied else "raced"))
         to_mark = _settled_to_mark(settled, now=now)
@@ -312,6 +323,7 @@ def receipts_apply(*, vendor: str, receipts: Sequence[Receipt]) -> ReceiptOutcom
         inserted = _receipts_insert(rows)
         delivered = [pk for pk in moved if moves[pk][1] == "delivered"]
         failed = [pk for pk in moved if moves[pk][1] == "failed"]
+        logs_suppress_recipients(failures=[(pk, vendor, moves[pk][2]) for pk in failed])
         touched = _counters_add(logs, delivered=delivered, failed=failed)
     outcome.stored = len(inserted)
     outcome.processed = sum(1 for (processed,) in inserted if processed)

@@ -23,6 +23,7 @@ from messaging.services.dispatches import (
     dispatch_finish_if_done,
 )
 from messaging.services.logs import NewLog
+from messaging.services.suppressing import logs_suppress_recipients
 from messaging.sql import by_key_plan, update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
 from vendors.registry import get_adapter
@@ -283,6 +284,10 @@ def logs_record_results(
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
+        code_of = {row[0]: row[5] for row in rows}
+        logs_suppress_recipients(
+            failures=[(pk, vendor, code_of[pk]) for pk in failed_ids]
+        )
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
