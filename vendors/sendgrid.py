@@ -126,16 +126,8 @@ class SendGridAdapter(VendorAdapter):
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         results: dict[str, SendResult] = {}
-        sendable = []
-        for message in messages:
-            try:
-                parse_single_address(message.to)
-            except AnymailInvalidAddress:
-                results[message.send_id] = _failed(message, INVALID_ADDRESS, "")
-            else:
-                sendable.append(message)
         unavailable = []
-        for request in _requests(sendable):
+        for request in _requests(messages):
             answer = self._post(request)
             if answer is None:
                 unavailable.append(request)
@@ -144,7 +136,7 @@ class SendGridAdapter(VendorAdapter):
         if unavailable and not results:
             raise VendorUnavailable("SendGrid did not answer any request of the batch")
         for request in unavailable:
-            # Some requests were accepted: the rest are retried message by message.
+            # Some requests were answered: the rest are retried message by message.
             for message in request:
                 results[message.send_id] = _failed(
                     message, CONNECTION_ERROR, "", passing=True
@@ -154,9 +146,12 @@ class SendGridAdapter(VendorAdapter):
     def _post(self, request: list[OutboundMessage]) -> list[SendResult] | None:
         """Send one request's messages; None when SendGrid did not answer (5xx,
         timeout, connection), so nothing is known of them."""
-        email = _email(request, from_email=self.from_email)
         try:
-            self.backend.send_messages([email])
+            self.backend.send_messages([_email(request, from_email=self.from_email)])
+        except AnymailInvalidAddress:
+            # Addresses are checked when leads are saved, so this is rare: only
+            # then is each address parsed on its own (anymail parses every one).
+            return self._post_valid(request)
         except AnymailRequestsAPIError as error:
             status = error.response.status_code if error.response is not None else 0
             if status == 0 or status >= 500:
@@ -182,6 +177,19 @@ class SendGridAdapter(VendorAdapter):
             )
             for message in request
         ]
+
+    def _post_valid(self, request: list[OutboundMessage]) -> list[SendResult] | None:
+        """Fail the messages whose address anymail refuses; send the others."""
+        invalid, valid = [], []
+        for message in request:
+            try:
+                parse_single_address(message.to)
+            except AnymailInvalidAddress:
+                invalid.append(_failed(message, INVALID_ADDRESS, ""))
+            else:
+                valid.append(message)
+        answer = self._post(valid) if valid else []
+        return None if answer is None else invalid + answer
 
     def verify_signature(
         self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
