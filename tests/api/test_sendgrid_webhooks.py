@@ -165,11 +165,10 @@ def test_the_same_bounce_posted_twice_suppresses_once_and_fails_once(fake, sent)
     message, log = sent
     bounce = fake.event(message, "bounce")
 
-    first = post_events(fake, [bounce])
-    again = post_events(fake, [bounce])
+    answers = [post_events(fake, [bounce]) for _ in range(2)]
     receipts_process()
 
-    assert (first.json()["suppressed"], again.json()["suppressed"]) == (1, 0)
+    assert [answer.status_code for answer in answers] == [202, 202]
     assert Suppression.objects.count() == 1
     assert Dispatch.objects.get(pk=log.dispatch_id).failed == 1
 
