@@ -61,6 +61,8 @@ class SendGridFake:
     latency_ms: int = 0
     # Share of requests answered 503 (SendGrid's passing trouble).
     server_error_rate: float = 0.0
+    # The next this many valid requests are answered 503, whatever the rate.
+    server_errors_next: int = 0
     # Most requests the key may make in any one second; 0 means no limit.
     rate_limit_per_second: int = 0
     seed: int = 0
@@ -192,7 +194,9 @@ class SendGridFake:
             return 400, {}, _errors(*problem)
         with self._lock:
             draw = self._random.random()
-        if draw < self.server_error_rate:
+            forced = self.server_errors_next > 0
+            self.server_errors_next -= forced
+        if forced or draw < self.server_error_rate:
             return 503, {}, _errors(None, "Service Unavailable")
         x_message_id = secrets.token_urlsafe(16)[:22]
         with self._lock:
