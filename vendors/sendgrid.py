@@ -222,8 +222,8 @@ class SendGridAdapter(VendorAdapter):
         (the webhook gets every event of the SendGrid account)."""
         events = VendorEvents(receipts=[], suppressions=[])
         for event in self._tracking_events(body):
-            send_id = str(event.metadata.get(SEND_ID_ARG) or "")
-            if not send_id or len(send_id) > MAX_VENDOR_REF:
+            send_id = _text(event.metadata.get(SEND_ID_ARG), MAX_VENDOR_REF)
+            if not send_id:
                 continue
             receipt = _receipt(send_id, event)
             if receipt is not None:
@@ -243,7 +243,13 @@ class SendGridAdapter(VendorAdapter):
             for event in posted
         ):
             raise InvalidPayload("the body is not a list of SendGrid events")
-        return [self.webhook.esp_to_anymail_event(event) for event in posted]
+        try:
+            return [self.webhook.esp_to_anymail_event(event) for event in posted]
+        except (TypeError, ValueError, OverflowError, OSError, AttributeError) as error:
+            # A timestamp or reason of the wrong type or out of range.
+            raise InvalidPayload(
+                "an event has a field SendGrid does not send"
+            ) from error
 
 
 def _requests(messages: Sequence[OutboundMessage]) -> list[list[OutboundMessage]]:
@@ -320,7 +326,10 @@ def _receipt(send_id: str, event: AnymailTrackingEvent) -> Receipt | None:
     """The receipt an event makes: delivered, or undelivered with its code; None
     for the events that do not end a message (processed, deferred, opens...)."""
     occurred_at = event.timestamp or timezone.now()
-    raw = {"event": event.esp_event.get("event"), "sg_event_id": event.event_id}
+    raw = {
+        "event": str(event.event_type),
+        "sg_event_id": _text(event.event_id, MAX_VENDOR_REF),
+    }
     if event.event_type == EventType.DELIVERED:
         return Receipt(send_id, "DELIVERED", None, occurred_at, raw)
     if event.event_type == EventType.BOUNCED:
@@ -330,6 +339,18 @@ def _receipt(send_id: str, event: AnymailTrackingEvent) -> Receipt | None:
     else:
         return None
     return Receipt(send_id, "UNDELIVERED", code, occurred_at, raw)
+
+
+def _text(value: object, longest: int) -> str:
+    """`value` if it is text the database can store (no NUL, no lone surrogate)
+    of at most `longest` characters; "" otherwise."""
+    if not isinstance(value, str) or len(value) > longest or "\x00" in value:
+        return ""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return ""
+    return value
 
 
 def _suppression_reason(event: AnymailTrackingEvent) -> str:

@@ -10,6 +10,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
@@ -293,3 +296,51 @@ def test_a_campaign_email_goes_in_batched_requests_and_events_finish_it(fake, se
     assert_counters_match_logs(Dispatch.objects.get(pk=campaign.dispatch_id))
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
+
+
+awkward_text = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["", "\x00", "a\x00b", "\ud800", "x" * 300, "send-1"]),
+)
+any_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), awkward_text),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.text(max_size=5), children, max_size=3),
+    ),
+    max_leaves=6,
+)
+any_event = st.fixed_dictionaries(
+    {
+        "event": st.one_of(
+            st.sampled_from(
+                ["delivered", "bounce", "dropped", "spamreport", "unsubscribe"]
+            ),
+            awkward_text,
+        ),
+        "send_id": st.one_of(awkward_text, any_json),
+    },
+    optional={
+        "timestamp": st.one_of(
+            st.integers(), st.floats(), awkward_text, st.just(10**20)
+        ),
+        "type": st.one_of(st.sampled_from(["bounce", "blocked"]), any_json),
+        "reason": any_json,
+        "sg_event_id": any_json,
+        "email": awkward_text,
+        "category": any_json,
+    },
+)
+
+
+@hypothesis_settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(events=st.lists(any_event, max_size=3))
+def test_any_signed_events_get_a_2xx_or_a_4xx(fake, events):
+    response = post_events(fake, events)
+
+    assert response.status_code in (202, 400)
