@@ -37,6 +37,7 @@ from anymail.signals import AnymailTrackingEvent, EventType
 from anymail.utils import parse_single_address
 from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from requests.structures import CaseInsensitiveDict
 
@@ -95,6 +96,12 @@ class SendGridAdapter(VendorAdapter):
         self.api_key = api_key or anymail.get("SENDGRID_API_KEY", "")
         self.api_url = api_url or anymail.get("SENDGRID_API_URL", DEFAULT_API_URL)
         self.from_email = from_email or settings.DEFAULT_FROM_EMAIL
+        try:
+            parse_single_address(self.from_email)
+        except AnymailInvalidAddress as error:
+            raise ImproperlyConfigured(
+                f"SendGrid's from address {self.from_email!r} is not an address"
+            ) from error
         self.verification_key = (
             verification_key or settings.SENDGRID_WEBHOOK_VERIFICATION_KEY
         )
@@ -143,12 +150,17 @@ class SendGridAdapter(VendorAdapter):
                 )
         return [results[message.send_id] for message in messages]
 
-    def _post(self, request: list[OutboundMessage]) -> list[SendResult] | None:
+    def _post(
+        self, request: list[OutboundMessage], *, checked: bool = False
+    ) -> list[SendResult] | None:
         """Send one request's messages; None when SendGrid did not answer (5xx,
-        timeout, connection), so nothing is known of them."""
+        timeout, connection), so nothing is known of them. `checked`: each address
+        was parsed on its own already."""
         try:
             self.backend.send_messages([_email(request, from_email=self.from_email)])
         except AnymailInvalidAddress:
+            if checked:
+                return [_failed(m, INVALID_ADDRESS, "") for m in request]
             # Addresses are checked when leads are saved, so this is rare: only
             # then is each address parsed on its own (anymail parses every one).
             return self._post_valid(request)
@@ -188,7 +200,7 @@ class SendGridAdapter(VendorAdapter):
                 invalid.append(_failed(message, INVALID_ADDRESS, ""))
             else:
                 valid.append(message)
-        answer = self._post(valid) if valid else []
+        answer = self._post(valid, checked=True) if valid else []
         return None if answer is None else invalid + answer
 
     def verify_signature(

@@ -5,6 +5,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from tests.support.sendgrid import FROM_EMAIL, adapter_for
 from vendors.base import (
@@ -128,6 +129,11 @@ def test_an_invalid_address_fails_alone_for_good(fake):
         (True, None, False),
     ]
     assert [sent.send_id for sent in fake.sent] == ["send-2"]
+
+
+def test_a_from_address_that_is_none_is_refused_when_the_adapter_is_built(fake):
+    with pytest.raises(ImproperlyConfigured):
+        adapter_for(fake, from_email="not an address")
 
 
 def test_a_refused_request_fails_each_of_its_messages_with_the_code(fake):
