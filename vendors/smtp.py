@@ -1,10 +1,10 @@
 """Email through an SMTP relay of the organization's own, on Django's SMTP backend.
 
-A batch is sent over one connection (a new one every MESSAGES_PER_CONNECTION, which
-relays commonly cap), a message at a time, so each gets its own answer: 2xx
-accepted, 4xx retryable, 5xx final. A relay sends no receipts: an accepted message
-stays sent. Our send id names the message (its vendor ref) and travels in the
-X-CRM-Send-ID header, which a relay's bounce quotes back.
+A batch is sent over one connection (a new one every MESSAGES_PER_CONNECTION, as
+relays may cap messages a session), a message at a time, so each gets its own
+answer: 2xx accepted, 4xx retryable, 5xx final. A relay sends no receipts: an
+accepted message stays sent. Our send id names the message (its vendor ref) and
+travels in the X-CRM-Send-ID header, which a relay's bounce quotes back.
 """
 
 import contextlib
@@ -29,8 +29,8 @@ from vendors.base import (
 SEND_ID_HEADER = "X-CRM-Send-ID"
 CONNECTION_ERROR = "connection_error"
 INVALID_ADDRESS = "invalid_address"
-# Messages a connection carries before the next: under the per-connection caps of
-# common relays (Exchange's default is 20 a connection, Postfix's none).
+# Messages a connection carries before the next: relays may cap messages a session,
+# and a connection lost mid-batch leaves at most this many to retry.
 MESSAGES_PER_CONNECTION = 20
 
 

@@ -4,7 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.smtp import PASSWORD, USERNAME, SmtpServer, start_server
+from tests.support.smtp import (
+    PASSWORD,
+    USERNAME,
+    SmtpServer,
+    free_port,
+    start_server,
+)
 from vendors.base import InvalidPayload, OutboundMessage, VendorUnavailable
 from vendors.registry import get_adapter, reset_adapters
 from vendors.smtp import SEND_ID_HEADER, SmtpAdapter
@@ -139,12 +145,9 @@ def test_wrong_credentials_make_the_relay_unavailable(server):
     assert smtp.received == []
 
 
-def test_an_unreachable_relay_makes_the_vendor_unavailable(server):
-    _, port = server
-    closed_port = port + 1 if port < 65535 else port - 1
-
+def test_an_unreachable_relay_makes_the_vendor_unavailable():
     with pytest.raises(VendorUnavailable):
-        adapter_at(closed_port, timeout=2).send_batch([email(1)])
+        adapter_at(free_port(), timeout=2).send_batch([email(1)])
 
 
 def test_a_relay_lost_after_some_were_sent_retries_only_the_rest(server):
