@@ -29,6 +29,15 @@ from bench.measure import (
     worker_peak_rss_mb,
 )
 from bench.probe import PROBE_URL_ENV, PROFILE_DIR_ENV
+from bench.rules import (
+    NO_RULES,
+    RunRules,
+    capped_count,
+    deferred_count,
+    history_drop,
+    rest_final,
+    rules_set_up,
+)
 from bench.runner import campaign_follow, workers_start
 from campaigns.models import Campaign
 from campaigns.services.lifecycle import campaign_create, campaign_launch
@@ -188,12 +197,20 @@ def bench_run(
     keep: bool = False,
     profile_dir: str = "",
     import_rows: int = 100_000,
+    rules: RunRules = NO_RULES,
     say=print,
 ) -> dict:
-    """Run the benchmark once; the figures, as the JSON line prints them."""
+    """Run the benchmark once; the figures, as the JSON line prints them.
+
+    With `rules` on, a share of the leads is deferred by quiet hours and a share
+    capped (bench.rules); the run ends when the rest are final.
+    """
     bench_check()
     dsn = database_url()
     organization, previews, floor = _before_the_run(leads=leads, dsn=dsn, say=say)
+    rules_setup = rules_set_up(organization=organization, rules=rules)
+    if rules.on:
+        say(f"Sending rules: {rules}, {rules_setup}")
     campaign = _bench_campaign(organization=organization, leads=leads)
     probe_url = settings.CELERY_BROKER_URL
     client = redis.Redis.from_url(probe_url)
@@ -215,7 +232,10 @@ def bench_run(
             say=say,
         )
         run = _campaign_run(
-            campaign_id=campaign.pk, processes=processes, timeout=timeout
+            campaign_id=campaign.pk,
+            processes=processes,
+            timeout=timeout,
+            deferring=rules.quiet_hours,
         )
         peaks = worker_peak_rss_mb(processes, client)
         # Where the CPU went: the workers' Python, and the database serving them.
@@ -228,8 +248,11 @@ def bench_run(
         leads=leads, workers=workers, concurrency=concurrency, floor=floor, run=run
     )
     figures.update(_probe_figures(leads=leads, peaks=peaks, probe=probe))
+    figures.update(_rules_figures(rules=rules, run=run))
+    figures["rules_setup"] = rules_setup
     if not keep:
         campaign_data_drop(campaign_id=campaign.pk)
+        history_drop(organization=organization)
     figures.update(preview_seconds=previews, max_preview_seconds=max(previews.values()))
     if import_rows:
         say(f"Importing {import_rows:,} CSV rows, twice")
@@ -303,9 +326,12 @@ class _Run:
     database_cpu: CpuMeter
 
 
-def _campaign_run(*, campaign_id: int, processes: list, timeout: float) -> _Run:
-    """Launch the campaign and follow it until it is final and reconciled, timing
-    each stage and sampling CPU as it goes."""
+def _campaign_run(
+    *, campaign_id: int, processes: list, timeout: float, deferring: bool = False
+) -> _Run:
+    """Launch the campaign and follow it until it is final and reconciled (when
+    `deferring`, all but its deferred messages), timing each stage and sampling CPU
+    as it goes."""
     database_checkpoint()
     stages = _Stages(started=time.monotonic())
     launch = campaign_launch(campaign_id=campaign_id)
@@ -325,6 +351,7 @@ def _campaign_run(*, campaign_id: int, processes: list, timeout: float) -> _Run:
         timeout=timeout,
         on_tick=tick,
         poll_every=FOLLOW_EVERY_SECONDS,
+        until=rest_final if deferring else None,
     )
     stages.mark("final")
     reconciliation = dispatch_reconcile(
@@ -358,6 +385,25 @@ def _figures(
         "failed": counted["failed"],
         "skipped": counted["skipped"],
         "reconciled": not run.reconciliation.differences,
+    }
+
+
+def _rules_figures(*, rules: RunRules, run: _Run) -> dict:
+    """How many messages the rules deferred and capped; the deferred ones checked to
+    be all that is left pending, each due later."""
+    # The campaign as created, before its launch made its dispatch.
+    dispatch_id = run.reconciliation.dispatch_id
+    deferred = deferred_count(dispatch_id=dispatch_id)
+    if deferred != run.reconciliation.counted["pending"]:
+        raise BenchmarkError(
+            f"{run.reconciliation.counted['pending']} pending at the end, "
+            f"{deferred} of them deferred"
+        )
+    return {
+        "quiet_hours": rules.quiet_hours,
+        "frequency_cap": rules.frequency_cap,
+        "deferred": deferred,
+        "capped": capped_count(dispatch_id=dispatch_id),
     }
 
 

@@ -59,8 +59,10 @@ def campaign_follow(
     timeout: float,
     on_tick: Callable[[Campaign], None] | None = None,
     poll_every: float = 0.2,
+    until: Callable[[Campaign], bool] | None = None,
 ) -> Campaign:
-    """Wait until the campaign completes, standing in for beat; return it.
+    """Wait until the campaign completes (or `until` says the wait is over),
+    standing in for beat; return it.
 
     Reads only the campaign and its dispatch row each tick (no count over logs), so
     following a large campaign costs the database next to nothing.
@@ -71,7 +73,9 @@ def campaign_follow(
         campaign = Campaign.objects.select_related("dispatch").get(pk=campaign_id)
         if on_tick is not None:
             on_tick(campaign)
-        if campaign.status == Campaign.Status.COMPLETED:
+        if campaign.status == Campaign.Status.COMPLETED or (
+            until is not None and until(campaign)
+        ):
             return campaign
         now = time.monotonic()
         if now > deadline:

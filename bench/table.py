@@ -29,6 +29,7 @@ def bench_table(figures: dict) -> list[str]:
         ),
         ("sent / delivered", f"{figures['sent']:,} / {figures['delivered']:,}"),
         ("failed / skipped", f"{figures['failed']:,} / {figures['skipped']:,}"),
+        ("deferred / capped", f"{figures['deferred']:,} / {figures['capped']:,}"),
     ]
     for name, count in sorted(figures["tasks_by_name"].items()):
         rows.append(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import F, Func, IntegerField, QuerySet
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
@@ -40,8 +41,8 @@ def campaign_hourly_from_logs(campaign: Campaign) -> list[dict]:
 def campaign_dashboard(
     *, campaign: Campaign, hourly_series: HourlySeries = campaign_hourly_from_logs
 ) -> dict | None:
-    """Progress, counters, funnel steps, hourly rows and top failure codes, once
-    launched; None before."""
+    """Progress, counters, funnel steps, hourly rows, top failure codes and what
+    the sending rules hold back, once launched; None before."""
     if campaign.dispatch_id is None:
         return None
     stats = campaign_stats(campaign=campaign)
@@ -55,6 +56,9 @@ def campaign_dashboard(
         ],
         "hourly": hourly_series(campaign),
         "failure_codes": reporting.failure_codes(dispatch_id=campaign.dispatch_id),
+        "held_back": reporting.dispatch_held_back(
+            dispatch_id=campaign.dispatch_id, now=timezone.now()
+        ),
     }
 
 

@@ -9,6 +9,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from crm.admin import LeadAdmin
 from crm.admin_scoping import (
@@ -17,6 +21,7 @@ from crm.admin_scoping import (
     request_organization,
 )
 from crm.models import Lead
+from messaging import reporting
 from messaging.models import (
     CommunicationLog,
     DeliveryReceipt,
@@ -298,6 +303,60 @@ class LeadWithMessagesAdmin(LeadAdmin):
     """
 
     inlines = [*LeadAdmin.inlines, LeadMessageInline]
+    readonly_fields = [*LeadAdmin.readonly_fields, "held_back"]
+    fieldsets = [
+        (
+            name,
+            {**options, "fields": [*options["fields"], "held_back"]}
+            if options["fields"] == ["opt_out_state"]
+            else options,
+        )
+        for name, options in LeadAdmin.fieldsets
+    ]
+
+    @admin.display(description="Why not messaged lately")
+    def held_back(self, lead):
+        """Its suppressions, and its latest messages the sending rules skipped or
+        deferred (reporting.lead_held_back: two queries)."""
+        if lead.pk is None:
+            return "-"
+        found = reporting.lead_held_back(
+            lead=lead, now=timezone.now(), latest=LEAD_HISTORY_SHOWN
+        )
+        lines = [
+            format_html(
+                "Suppressed on {} since {} ({})",
+                suppression.get_channel_display(),
+                date_format(
+                    timezone.localtime(suppression.created_at), "DATETIME_FORMAT"
+                ),
+                suppression.get_reason_display(),
+            )
+            for suppression in found["suppressions"]
+        ]
+        lines += [
+            format_html(
+                "{} message of {} not sent: {}",
+                log.get_channel_display(),
+                date_format(timezone.localtime(log.created_at), "DATETIME_FORMAT"),
+                reporting.HELD_BACK_REASONS[log.skip_reason],
+            )
+            for log in found["skipped"]
+        ]
+        lines += [
+            format_html(
+                "{} message deferred until {} (quiet hours)",
+                log.get_channel_display(),
+                date_format(timezone.localtime(log.next_attempt_at), "DATETIME_FORMAT"),
+            )
+            for log in found["deferred"]
+        ]
+        if not lines:
+            return (
+                "Nothing held back: not suppressed, and none of its latest "
+                "messages was capped, suppressed or deferred."
+            )
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
 
 admin.site.unregister(Lead)

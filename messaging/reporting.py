@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from crm.models import Lead
+from crm.models import Lead, Suppression
 from messaging.models import CommunicationLog, LogStatus
+from messaging.services.sending_rules import FREQUENCY_CAP, SUPPRESSED
 
 # The moments a log reaches each stage: one series per stage in the charts.
 STAGES = {"sent": "sent_at", "delivered": "delivered_at", "failed": "failed_at"}
@@ -140,3 +141,68 @@ def logs_exhausted() -> QuerySet[CommunicationLog]:
     return CommunicationLog.objects.filter(
         status=LogStatus.FAILED, attempts__gte=settings.MESSAGING_MAX_ATTEMPTS
     )
+
+
+def dispatch_held_back(*, dispatch_id: int, now: datetime) -> dict:
+    """What the sending rules hold back in a dispatch: its messages deferred
+    (pending, due later: quiet hours, or a retry's backoff) with the first one's
+    due time, and its skipped ones by reason, capped and suppressed among them.
+    Two grouped queries; the deferred are read from the due index."""
+    deferred = CommunicationLog.objects.filter(
+        dispatch_id=dispatch_id, status=LogStatus.PENDING, next_attempt_at__gt=now
+    ).aggregate(count=Count("id"), first_due=Min("next_attempt_at"))
+    skipped = dict(
+        CommunicationLog.objects.filter(
+            dispatch_id=dispatch_id, status=LogStatus.SKIPPED
+        )
+        .values_list("skip_reason")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {
+        "deferred": deferred["count"],
+        "deferred_until": deferred["first_due"],
+        "capped": skipped.get(FREQUENCY_CAP, 0),
+        "suppressed": skipped.get(SUPPRESSED, 0),
+        "skipped_by_reason": sorted(skipped.items(), key=lambda item: -item[1]),
+    }
+
+
+# Why a lead's message was held back, as lead_held_back tells it.
+HELD_BACK_REASONS = {
+    SUPPRESSED: "suppressed",
+    FREQUENCY_CAP: "over the frequency cap",
+    "opted_out": "opted out",
+}
+
+
+def lead_held_back(*, lead: Lead, now: datetime, latest: int = 20) -> dict:
+    """Why the lead was not messaged lately: the suppressions of its address on
+    each channel (reason and since when), and among its `latest` messages those
+    skipped by a sending rule or deferred (until when). Two queries."""
+    addresses = Q(channel="sms", address=lead.phone.strip()) | Q(
+        channel="email", address=lead.email.strip().lower()
+    )
+    suppressions = list(
+        Suppression.objects.filter(addresses, organization_id=lead.organization_id)
+        .exclude(address="")
+        .order_by("channel")
+    )
+    logs = list(
+        CommunicationLog.objects.filter(lead=lead)
+        .select_related("dispatch")
+        .order_by("-created_at")[:latest]
+    )
+    skipped = [
+        log
+        for log in logs
+        if log.status == LogStatus.SKIPPED and log.skip_reason in HELD_BACK_REASONS
+    ]
+    deferred = [
+        log
+        for log in logs
+        if log.status == LogStatus.PENDING
+        and log.next_attempt_at is not None
+        and log.next_attempt_at > now
+    ]
+    return {"suppressions": suppressions, "skipped": skipped, "deferred": deferred}

@@ -36,6 +36,37 @@ def dispatches_with_due_logs(*, now: datetime) -> Iterator[tuple[int, int]]:
     yield from rows
 
 
+def leads_marketing_counts(
+    *,
+    lead_ids: Iterable[int],
+    channel: str,
+    since: datetime,
+    excluding_dispatch_id: int,
+) -> dict[int, int]:
+    """Lead id -> marketing messages on `channel` created for it since `since` that
+    went or will go out (the frequency cap's count): one query, by the lead's
+    created index. Skipped, cancelled and never-accepted failed messages do not
+    count; nor do the messages of the dispatch being created."""
+    ids = list(lead_ids)
+    if not ids:
+        return {}
+    rows = (
+        CommunicationLog.objects.filter(
+            lead_id__in=ids,
+            created_at__gte=since,
+            channel=channel,
+            dispatch__transactional=False,
+        )
+        .exclude(dispatch_id=excluding_dispatch_id)
+        .exclude(status__in=(LogStatus.SKIPPED, LogStatus.CANCELLED))
+        .exclude(status=LogStatus.FAILED, sent_at__isnull=True)
+        .values_list("lead_id")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return dict(rows)
+
+
 def dispatch_left_to_send(*, dispatch_id: int) -> bool:
     """Whether the dispatch has messages still to make or to send (retries included):
     once it has none, only their receipts are left to wait for."""

@@ -120,7 +120,7 @@ class SmtpAdapter(VendorAdapter):
         headers = {
             "Message-ID": make_msgid(domain=self.domain),
             SEND_ID_HEADER: message.send_id,
-            **message.headers,
+            **dict(message.headers),
         }
         return EmailMessage(
             subject=message.subject,

@@ -5,6 +5,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import NamedTuple
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from crm.models import Lead
 from messaging.models import CommunicationLog, LogStatus
+from messaging.services import sending_rules
 from messaging.services.dispatches import dispatch_counters_add
 from messaging.sql import (
     bulk_cursor,
@@ -51,7 +53,8 @@ _INSERT_COLUMNS = (
 
 
 class NewLog(NamedTuple):
-    """A message to create; a non-empty `skip_reason` records it as skipped instead."""
+    """A message to create; a non-empty `skip_reason` records it as skipped instead,
+    and `not_before` (set by the sending rules) defers it: pending until then."""
 
     lead_id: int | None
     dedupe_key: str
@@ -60,14 +63,17 @@ class NewLog(NamedTuple):
     body: str
     subject: str = ""
     skip_reason: str = ""
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
 class CreatedLogs:
+    # Sendable logs: claimed, due now, or deferred (of these, `deferred`).
     pending: int
     skipped: int
     # With claim=True: the new logs created claimed (processing), with their ids.
     claimed: tuple[tuple[int, NewLog], ...] = ()
+    deferred: int = 0
 
 
 def new_send_id(*, scope: object, key: object, suffix: str = "") -> str:
@@ -89,17 +95,21 @@ def logs_create(
     """Insert the logs that do not exist yet and count them onto the dispatch.
 
     Existing logs (a rerun, a redelivered task) are left exactly as they are: their
-    send id, message and state stand. With `claim`, the new sendable logs are created
-    already claimed by the caller, which sends them next (sending.logs_send_claimed):
-    as if claimed the moment they were written, without writing each row twice. If
-    the caller dies before recording, they are claims like any other: the sweeper
-    releases them and they go out under the same send id.
+    send id, message and state stand. Every creator's messages meet the
+    organization's sending rules here (sending_rules: suppression, frequency cap,
+    quiet hours): a message they forbid is skipped with the reason, one they defer
+    is created pending, due when its recipient's window opens. With `claim`, the
+    new sendable logs due now are created already claimed by the caller, which
+    sends them next (sending.logs_send_claimed): as if claimed the moment they were
+    written, without writing each row twice. If the caller dies before recording,
+    they are claims like any other: the sweeper releases them and they go out
+    under the same send id.
 
     A log's lead is held (locked FOR KEY SHARE, as a foreign-key check would) until
     the logs are committed; a lead deleted since its caller read it gets a skipped
     log, `lead_deleted`, with no lead.
     """
-    fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
+    now = timezone.now()
     # No savepoint: an error here fails the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
         held = _leads_hold({log.lead_id for log in logs} - {None})
@@ -107,7 +117,19 @@ def logs_create(
             log if log.lead_id is None or log.lead_id in held else _lead_gone(log)
             for log in logs
         ]
-        rows = _log_rows(logs, dispatch_id=dispatch_id, channel=channel, claim=claim)
+        rules = sending_rules.dispatch_rules(dispatch_id=dispatch_id)
+        if rules is not None:
+            logs = sending_rules.messages_apply_rules(
+                rules=rules,
+                dispatch_id=dispatch_id,
+                channel=channel,
+                logs=logs,
+                zones=held,
+                now=now,
+            )
+        rows = _log_rows(
+            logs, dispatch_id=dispatch_id, channel=channel, claim=claim, now=now
+        )
         if connection.vendor == "postgresql":
             inserted = _insert_copied(rows)
         else:
@@ -117,59 +139,83 @@ def logs_create(
                 rows=rows,
                 returning="id, status, dedupe_key",
             )
-        sendable = [row for row in inserted if row[1] == fresh]
-        pending = len(sendable)
-        skipped = len(inserted) - pending
+        skipped = sum(1 for row in inserted if row[1] == LogStatus.SKIPPED)
+        pending = len(inserted) - skipped
+        by_key = {log.dedupe_key: log for log in logs}
+        deferred = sum(
+            1
+            for _, status, key in inserted
+            if status == LogStatus.PENDING and by_key[key].not_before
+        )
         claimed = ()
         if claim:
-            by_key = {log.dedupe_key: log for log in logs}
-            claimed = tuple((pk, by_key[key]) for pk, _, key in sendable)
+            claimed = tuple(
+                (pk, by_key[key])
+                for pk, status, key in inserted
+                if status == LogStatus.PROCESSING
+            )
         dispatch_counters_add(
             dispatch_id=dispatch_id,
             audience=len(inserted),
             pending=pending,
             skipped=skipped,
         )
-    return CreatedLogs(pending=pending, skipped=skipped, claimed=claimed)
+    return CreatedLogs(
+        pending=pending, skipped=skipped, claimed=claimed, deferred=deferred
+    )
 
 
 def _log_rows(
-    logs: Sequence[NewLog], *, dispatch_id: int, channel: str, claim: bool
+    logs: Sequence[NewLog],
+    *,
+    dispatch_id: int,
+    channel: str,
+    claim: bool,
+    now: datetime,
 ) -> list[tuple]:
-    """The logs as rows of _INSERT_COLUMNS: skipped, or sendable (pending, or with
-    `claim` processing, its first attempt under way)."""
-    now = timezone.now()
+    """The logs as rows of _INSERT_COLUMNS: skipped, deferred (pending, due when
+    the rules allow), or sendable now (pending, or with `claim` processing, its
+    first attempt under way)."""
     fresh = LogStatus.PROCESSING if claim else LogStatus.PENDING
-    # (attempts, next_attempt_at, last_attempt_at, claimed_at) of a sendable log
-    sendable_times = (1, None, now, now) if claim else (0, now, None, None)
-    skipped_times = (0, None, None, None)
-    return [
-        (
-            dispatch_id,
-            log.lead_id,
-            log.dedupe_key,
-            log.send_id,
-            channel,
-            log.recipient,
-            log.subject,
-            log.body,
-            LogStatus.SKIPPED if log.skip_reason else fresh,
-            log.skip_reason,
-            *(skipped_times if log.skip_reason else sendable_times),
-            "",
-            "",
-            "",
-            "",
-            0,
-            now,
-            now,
+    # (status, attempts, next_attempt_at, last_attempt_at, claimed_at) of a log
+    sendable = (fresh, 1, None, now, now) if claim else (fresh, 0, now, None, None)
+    skipped = (LogStatus.SKIPPED, 0, None, None, None)
+    rows = []
+    for log in logs:
+        if log.skip_reason:
+            state = skipped
+        elif log.not_before:
+            state = (LogStatus.PENDING, 0, log.not_before, None, None)
+        else:
+            state = sendable
+        rows.append(
+            (
+                dispatch_id,
+                log.lead_id,
+                log.dedupe_key,
+                log.send_id,
+                channel,
+                log.recipient,
+                log.subject,
+                log.body,
+                state[0],
+                log.skip_reason,
+                *state[1:],
+                "",
+                "",
+                "",
+                "",
+                0,
+                now,
+                now,
+            )
         )
-        for log in logs
-    ]
+    return rows
 
 
-def _leads_hold(lead_ids: set[int]) -> set[int]:
-    """Of these leads, those that exist; each locked until commit against deletion.
+def _leads_hold(lead_ids: set[int]) -> dict[int, str]:
+    """Of these leads, those that exist, with their time zones (the sending rules
+    read them); each locked until commit against deletion.
 
     The log table has no database-level foreign key to leads: its checks run row by
     row, 1.7 s of 3.2 s of Postgres's time to write 100,000 logs, where this one
@@ -177,16 +223,16 @@ def _leads_hold(lead_ids: set[int]) -> set[int]:
     (migration messaging 0005) clears the lead from the logs committed meanwhile.
     """
     if not lead_ids:
-        return set()
+        return {}
     if connection.vendor != "postgresql":
-        return set(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
+        return dict(Lead.objects.filter(pk__in=lead_ids).values_list("pk", "timezone"))
     with bulk_cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Lead._meta.db_table}"
+            f"SELECT id, timezone FROM {Lead._meta.db_table}"
             " WHERE id = ANY(%b::bigint[]) FOR KEY SHARE",
             [ids_array(lead_ids)],
         )
-        return {pk for (pk,) in cursor.fetchall()}
+        return dict(cursor.fetchall())
 
 
 def _lead_gone(log: NewLog) -> NewLog:

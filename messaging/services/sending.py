@@ -16,9 +16,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
+from crm.models import Channel
+from crm.services.unsubscribe import unsubscribe_headers
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
+from messaging.services import sending_rules
 from messaging.services.dispatches import (
+    dispatch_attempts_add,
     dispatch_counters_add,
     dispatch_finish_if_done,
 )
@@ -72,7 +76,13 @@ class ClaimedLog(NamedTuple):
     attempts: int
 
 
-def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLog]:
+def logs_claim(
+    *,
+    dispatch_id: int,
+    limit: int,
+    now: datetime,
+    rules: sending_rules.SendingRules | None = None,
+) -> list[ClaimedLog]:
     """Move up to `limit` due pending logs to processing; no two workers get one log.
 
     SKIP LOCKED lets concurrent claimers pass over each other's rows instead of
@@ -81,18 +91,41 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
     longest due go first, in the order of the due index, which the claim reads
     only as far as `limit` (ordered by id, it would read every due log: 6 ms a
     claim).
+
+    Every attempt meets the sending rules again (`rules`, the dispatch's if not
+    given), whatever made the log due (a first send, a retry, a rerun, a resumed
+    campaign): a log whose lead opted out or whose recipient was suppressed since
+    is skipped instead, and one outside its recipient's window waits for the
+    window's opening; neither is claimed.
     """
+    rules = rules or sending_rules.dispatch_rules(dispatch_id=dispatch_id)
     with transaction.atomic(), by_key_plan():
-        ids = list(
-            CommunicationLog.objects.filter(
+        due = [
+            sending_rules.ClaimCandidate(*row)
+            for row in CommunicationLog.objects.filter(
                 dispatch_id=dispatch_id,
                 status=LogStatus.PENDING,
                 next_attempt_at__lte=now,
             )
             .order_by("next_attempt_at", "pk")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:limit]
-        )
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list(
+                "pk",
+                "channel",
+                "recipient",
+                "lead__timezone",
+                "lead__sms_opt_out",
+                "lead__email_opt_out",
+            )[:limit]
+        ]
+        if not due:
+            return []
+        ids = [log.id for log in due]
+        if rules is not None:
+            verdict = sending_rules.claims_check(rules=rules, candidates=due, now=now)
+            _claims_hold_back(dispatch_id=dispatch_id, verdict=verdict, now=now)
+            held_back = verdict.skipped.keys() | verdict.deferred.keys()
+            ids = [pk for pk in ids if pk not in held_back]
         if not ids:
             return []
         CommunicationLog.objects.filter(pk__in=ids, status=LogStatus.PENDING).update(
@@ -109,6 +142,36 @@ def logs_claim(*, dispatch_id: int, limit: int, now: datetime) -> list[ClaimedLo
         return [ClaimedLog(*row) for row in rows]
 
 
+def _claims_hold_back(
+    *, dispatch_id: int, verdict: sending_rules.ClaimVerdict, now: datetime
+) -> None:
+    """Skip the due logs the rules forbid (counted pending -> skipped) and move the
+    ones they defer to their window's opening; the logs are locked by the claim."""
+    skipped = update_from_rows(
+        table=_LOG_TABLE,
+        columns=[("id", "bigint"), ("reason", "varchar(64)")],
+        rows=list(verdict.skipped.items()),
+        assignments=(
+            "status = 'skipped', skip_reason = v.reason, next_attempt_at = NULL,"
+            " updated_at = %s"
+        ),
+        condition="t.status = 'pending'",
+        params=[now],
+    )
+    if skipped:
+        dispatch_counters_add(
+            dispatch_id=dispatch_id, pending=-len(skipped), skipped=len(skipped)
+        )
+    update_from_rows(
+        table=_LOG_TABLE,
+        columns=[("id", "bigint"), ("due", "timestamp with time zone")],
+        rows=list(verdict.deferred.items()),
+        assignments="next_attempt_at = v.due, updated_at = %s",
+        condition="t.status = 'pending'",
+        params=[now],
+    )
+
+
 def logs_send_due(
     *,
     dispatch_id: int,
@@ -116,9 +179,12 @@ def logs_send_due(
     adapter: VendorAdapter | None = None,
 ) -> SendOutcome:
     """Send one batch of the dispatch's due logs and record what the vendor said."""
-    if not _is_active(dispatch_id):
+    rules = sending_rules.dispatch_rules(dispatch_id=dispatch_id)
+    if rules is None or rules.dispatch_status != Dispatch.Status.ACTIVE:
         return SendOutcome()
-    claimed = logs_claim(dispatch_id=dispatch_id, limit=limit, now=timezone.now())
+    claimed = logs_claim(
+        dispatch_id=dispatch_id, limit=limit, now=timezone.now(), rules=rules
+    )
     return _send_claimed(dispatch_id=dispatch_id, claimed=claimed, adapter=adapter)
 
 
@@ -143,10 +209,6 @@ def _status(dispatch_id: int) -> str | None:
     )
 
 
-def _is_active(dispatch_id: int) -> bool:
-    return _status(dispatch_id) == Dispatch.Status.ACTIVE
-
-
 def _is_cancelled(dispatch_id: int) -> bool:
     return _status(dispatch_id) == Dispatch.Status.CANCELLED
 
@@ -157,6 +219,7 @@ def _send_claimed(
     if not claimed:
         return SendOutcome()
     adapter = adapter or get_adapter()
+    headers = _list_unsubscribe(dispatch_id, claimed)
     messages = [
         OutboundMessage(
             send_id=log.send_id,
@@ -164,6 +227,7 @@ def _send_claimed(
             to=log.recipient,
             body=log.body,
             subject=log.subject,
+            headers=headers.get(log.recipient, ()),
         )
         for log in claimed
     ]
@@ -193,6 +257,31 @@ def _send_claimed(
     return logs_record_results(
         dispatch_id=dispatch_id, vendor=adapter.name, claimed=claimed, results=results
     )
+
+
+def _list_unsubscribe(
+    dispatch_id: int, claimed: list[ClaimedLog]
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The RFC 8058 headers of the batch's marketing emails, by recipient.
+
+    One read of the dispatch, and only for a batch holding email: an SMS batch
+    costs nothing more. A transactional dispatch's emails carry none.
+    """
+    emails = {log.recipient for log in claimed if log.channel == Channel.EMAIL}
+    emails.discard("")
+    if not emails:
+        return {}
+    found = (
+        Dispatch.objects.filter(pk=dispatch_id)
+        .values_list("transactional", "organization_id")
+        .first()
+    )
+    if found is None or found[0]:
+        return {}
+    return {
+        address: unsubscribe_headers(organization_id=found[1], address=address)
+        for address in emails
+    }
 
 
 def _observe_vendor_call(
@@ -291,8 +380,10 @@ def logs_record_results(
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
-        dispatch_counters_add(
+        dispatch_attempts_add(
             dispatch_id=dispatch_id,
+            accepted=len(sent_ids),
+            refused=len(retry_ids) + len(failed_ids),
             sent=len(sent_ids),
             failed=len(failed_ids),
             cancelled=len(cancelled_ids),

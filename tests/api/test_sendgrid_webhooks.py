@@ -280,7 +280,8 @@ def test_a_campaign_email_goes_in_batched_requests_and_events_finish_it(fake, se
     receipts_process()
     lifecycle.campaign_mark_completed(dispatch_id=campaign.dispatch_id)
 
-    # then each message went once, all in one request, the events moved every log,
+    # then each message went once, all in one request, with its own unsubscribe
+    # link, the events moved every log,
     # the bounced and complained addresses are suppressed, and it completed
     logs = CommunicationLog.objects.filter(dispatch=campaign.dispatch_id)
     assert outcome.sent == 120
@@ -293,6 +294,8 @@ def test_a_campaign_email_goes_in_batched_requests_and_events_finish_it(fake, se
     assert Suppression.objects.filter(reason="hard_bounce").count() == 20
     assert Suppression.objects.filter(reason="complaint").count() == 1
     assert {s.subject for s in fake.sent} == {"Our sale"}
+    assert all("List-Unsubscribe" in s.headers for s in fake.sent)
+    assert len({s.headers["List-Unsubscribe"] for s in fake.sent}) == 120
     assert_counters_match_logs(Dispatch.objects.get(pk=campaign.dispatch_id))
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED

@@ -86,3 +86,31 @@ def test_bench_refuses_without_redis(settings):
     # when / then
     with pytest.raises(CommandError, match="Redis"):
         call_command("bench", leads=10, workers=1, stdout=StringIO())
+
+
+def test_bench_with_sending_rules_counts_the_deferred_and_capped(
+    transactional_db, clean_broker
+):
+    # given / when: the benchmark with quiet hours and a cap of 2 switched on
+    out = StringIO()
+    call_command(
+        "bench",
+        leads=300,
+        workers=1,
+        timeout=180,
+        import_rows=0,
+        quiet_hours=True,
+        frequency_cap=2,
+        stdout=out,
+    )
+
+    # then: a share is deferred (left pending, not waited for), a share capped,
+    # and the rest final and reconciled
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert figures["quiet_hours"] is True and figures["frequency_cap"] == 2
+    assert 0 < figures["deferred"] < 300
+    assert 0 < figures["capped"] <= 30
+    assert figures["reconciled"] is True
+    final = figures["delivered"] + figures["failed"] + figures["skipped"]
+    assert final + figures["deferred"] == 300
+    assert figures["rules_setup"]["history_messages"] == 2 * 30

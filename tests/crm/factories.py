@@ -1,5 +1,7 @@
 """Factories for the CRM models."""
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -13,6 +15,11 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
 
     name = factory.Faker("company")
     slug = factory.Sequence(lambda n: f"org-{n}")
+    # Sending at any hour, so a test's outcome does not depend on when it runs;
+    # the sending rules' tests switch quiet hours and the night on.
+    quiet_hours_enabled = False
+    transactional_night_start = datetime.time(0, 0)
+    transactional_night_end = datetime.time(0, 0)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

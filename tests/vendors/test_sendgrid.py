@@ -112,7 +112,7 @@ def test_a_message_headers_travel_with_it_alone(fake):
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 
-    adapter.send_batch([email(1, headers=unsubscribe), email(2)])
+    adapter.send_batch([email(1, headers=tuple(unsubscribe.items())), email(2)])
 
     by_send_id = {sent.send_id: sent for sent in fake.sent}
     assert by_send_id["send-1"].headers == unsubscribe

@@ -92,7 +92,7 @@ def test_the_list_unsubscribe_headers_reach_the_recipient(server):
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 
-    adapter_at(port).send_batch([email(1, headers=unsubscribe)])
+    adapter_at(port).send_batch([email(1, headers=tuple(unsubscribe.items()))])
 
     [received] = smtp.received
     assert received.message["List-Unsubscribe"] == unsubscribe["List-Unsubscribe"]

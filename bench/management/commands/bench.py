@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from bench.benchmark import BenchmarkError, bench_run
+from bench.rules import RunRules
 from bench.table import bench_table
 
 
@@ -39,6 +40,20 @@ class Command(BaseCommand):
             help="CSV rows to time an import of, after the campaign (0: none)",
         )
         parser.add_argument(
+            "--quiet-hours",
+            action="store_true",
+            help="switch quiet hours on, placed so that the leads' time zones put "
+            "about a quarter of them outside the window: deferred, counted, not "
+            "waited for (off by default)",
+        )
+        parser.add_argument(
+            "--frequency-cap",
+            type=int,
+            default=None,
+            help="cap marketing messages at N per lead in 7 days, one lead in ten "
+            "having had N already (off by default)",
+        )
+        parser.add_argument(
             "--profile-dir",
             default="",
             help="run cProfile in each worker child and write its stats here",
@@ -54,12 +69,16 @@ class Command(BaseCommand):
         keep,
         import_rows,
         profile_dir,
+        quiet_hours,
+        frequency_cap,
         **options,
     ):
         if leads < 1 or workers < 1:
             raise CommandError("--leads and --workers must be at least 1")
         if import_rows < 0:
             raise CommandError("--import-rows cannot be negative")
+        if frequency_cap is not None and frequency_cap < 1:
+            raise CommandError("--frequency-cap must be at least 1")
         try:
             figures = bench_run(
                 leads=leads,
@@ -69,6 +88,7 @@ class Command(BaseCommand):
                 keep=keep,
                 import_rows=import_rows,
                 profile_dir=profile_dir,
+                rules=RunRules(quiet_hours=quiet_hours, frequency_cap=frequency_cap),
                 say=self.stdout.write,
             )
         except BenchmarkError as error:
