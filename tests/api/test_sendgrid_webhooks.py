@@ -281,8 +281,8 @@ def test_a_campaign_email_goes_in_batched_requests_and_events_finish_it(fake, se
     lifecycle.campaign_mark_completed(dispatch_id=campaign.dispatch_id)
 
     # then each message went once, all in one request, with its own unsubscribe
-    # link, the events moved every log,
-    # the bounced and complained addresses are suppressed, and it completed
+    # link; the events moved every log, the bounced and complained addresses are
+    # suppressed, and the campaign completed
     logs = CommunicationLog.objects.filter(dispatch=campaign.dispatch_id)
     assert outcome.sent == 120
     assert fake.accepted_requests == [120]
