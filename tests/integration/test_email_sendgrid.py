@@ -76,6 +76,9 @@ def test_an_email_campaign_reaches_sendgrid_once_a_message_and_events_finish_it(
         SENDGRID_API_URL=fake.api_url,
         DEFAULT_FROM_EMAIL="news@crm.example.com",
         MESSAGING_RETRY_BASE_SECONDS="0.3",
+        # Two 503s refuse every message of the first attempts: the outage this
+        # test retries through, not the refusals auto-pause is for.
+        MESSAGING_AUTO_PAUSE_FAILURE_RATE="1.1",
     )
 
     # when it is launched and sent, and SendGrid reports each message delivered
