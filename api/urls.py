@@ -42,6 +42,13 @@ urlpatterns = [
     path("auth/token", TokenView.as_view(), name="token"),
     path("stats", StatsView.as_view(), name="stats"),
     path("organization", consent.OrganizationView.as_view(), name="organization"),
+    # SendGrid's Event Webhook: its delivery events are receipts like any vendor's.
+    path(
+        "webhooks/sendgrid/events",
+        ReceiptsWebhook.as_view(),
+        {"vendor": "sendgrid"},
+        name="webhook-sendgrid-events",
+    ),
     path(
         "webhooks/<str:vendor>/receipts",
         ReceiptsWebhook.as_view(),

@@ -97,6 +97,22 @@ class Receipt(NamedTuple):
     raw: Mapping[str, Any] = MappingProxyType({})
 
 
+class SuppressionNotice(NamedTuple):
+    """A vendor's word that a message's address must not be written to again."""
+
+    send_id: str
+    # crm's Suppression.Reason: hard_bounce, complaint or unsubscribe_link.
+    reason: str
+
+
+@dataclass(frozen=True)
+class VendorEvents:
+    """What one callback reports: receipts, and addresses to suppress."""
+
+    receipts: list[Receipt]
+    suppressions: list[SuppressionNotice]
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """A message a person sent to us: a reply to an SMS or an email."""
@@ -185,6 +201,16 @@ class VendorAdapter(abc.ABC):
         self, *, body: bytes, headers: Mapping[str, str]
     ) -> list[Receipt]:
         """Read the receipts in a webhook callback; InvalidPayload if malformed."""
+
+    def parse_events(self, *, body: bytes, headers: Mapping[str, str]) -> VendorEvents:
+        """Read a callback's receipts and suppressions; InvalidPayload if malformed.
+
+        Email vendors report bounces, complaints and unsubscribes, which suppress
+        the address; a vendor that reports none has its receipts alone.
+        """
+        return VendorEvents(
+            receipts=self.parse_receipts(body=body, headers=headers), suppressions=[]
+        )
 
     @abc.abstractmethod
     def verify_signature(

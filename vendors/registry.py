@@ -31,6 +31,8 @@ from vendors.models import VendorAccount
 ADAPTERS = {
     "simulator": "vendors.simulator.SimulatorAdapter",
     "twilio": "vendors.twilio.TwilioAdapter",
+    "sendgrid": "vendors.sendgrid.SendGridAdapter",
+    "smtp": "vendors.smtp.SmtpAdapter",
 }
 # Per vendor: the form field naming the account a callback comes from, and the
 # setting naming the settings' own account.

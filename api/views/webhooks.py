@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from api.throttles import WebhookRateThrottle
 from messaging.services.inbound import inbound_handle
 from messaging.services.outbound import receipts_store_and_apply_soon
+from messaging.services.vendor_suppressions import vendor_suppressions_apply
 from vendors.base import InvalidPayload, VendorAdapter
 from vendors.registry import ADAPTERS, adapter_for_callback
 
@@ -90,25 +91,30 @@ class ReceiptsWebhook(_Webhook):
                 {
                     "received": serializers.IntegerField(),
                     "new": serializers.IntegerField(),
+                    "suppressed": serializers.IntegerField(),
                 },
             ),
             **_RESPONSES,
         },
         auth=[],
-        summary="Delivery receipts from a vendor (signed)",
+        summary="Delivery receipts from a vendor (signed); email events too",
     )
     def post(self, request, vendor: str):
         adapter = _verified_adapter(request, vendor)
         try:
-            receipts = adapter.parse_receipts(
-                body=request.body, headers=request.headers
-            )
+            events = adapter.parse_events(body=request.body, headers=request.headers)
         except InvalidPayload as error:
             _rejected(request, vendor, reason="invalid_payload", detail=str(error))
             raise exceptions.ValidationError({"body": [str(error)]}) from error
-        new = receipts_store_and_apply_soon(vendor=adapter.name, received=receipts)
+        new = receipts_store_and_apply_soon(
+            vendor=adapter.name, received=events.receipts
+        )
+        suppressed = vendor_suppressions_apply(
+            vendor=adapter.name, notices=events.suppressions
+        )
         return Response(
-            {"received": len(receipts), "new": new}, status=status.HTTP_202_ACCEPTED
+            {"received": len(events.receipts), "new": new, "suppressed": suppressed},
+            status=status.HTTP_202_ACCEPTED,
         )
 
 

@@ -327,6 +327,27 @@ TWILIO_TIMEOUT_SECONDS = env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
 TWILIO_RATE_PER_SECOND = env_float("TWILIO_RATE_PER_SECOND", 1.0)
 # Where that bucket lives; empty: the broker's Redis if it is one, else memory.
 RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL", "")
+# Email: the sender address of every adapter (an organization's account overrides).
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "crm@localhost")
+# SendGrid through django-anymail (vendors.sendgrid); the API URL is a setting so
+# tests and the bench point it at vendors.sendgrid_fake.
+ANYMAIL = {
+    "SENDGRID_API_KEY": env_str("SENDGRID_API_KEY", ""),
+    "SENDGRID_API_URL": env_str("SENDGRID_API_URL", "https://api.sendgrid.com/v3/"),
+}
+SENDGRID_TIMEOUT_SECONDS = env_float("SENDGRID_TIMEOUT_SECONDS", 30.0)
+# The Signed Event Webhook's public key as SendGrid shows it (base64 DER); event
+# webhooks are refused until it is set, and when their timestamp is older than this.
+SENDGRID_WEBHOOK_VERIFICATION_KEY = env_str("SENDGRID_WEBHOOK_VERIFICATION_KEY", "")
+SENDGRID_WEBHOOK_TOLERANCE_SECONDS = env_int("SENDGRID_WEBHOOK_TOLERANCE_SECONDS", 300)
+# SMTP (vendors.smtp) for an organization's own relay: Django's EMAIL_* settings.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 
 # --- Logs and metrics -----------------------------------------------------------
 # One JSON object a line with LOG_FORMAT=json, readable console lines otherwise;

@@ -86,7 +86,7 @@ def test_a_signed_delivered_callback_makes_the_sent_log_delivered(fake, sent):
     receipts_process()
 
     assert response.status_code == 202
-    assert response.json() == {"received": 1, "new": 1}
+    assert response.json() == {"received": 1, "new": 1, "suppressed": 0}
     log.refresh_from_db()
     assert log.status == LogStatus.DELIVERED
     assert Dispatch.objects.get(pk=log.dispatch_id).delivered == 1

@@ -63,7 +63,7 @@ def test_a_signed_receipt_is_stored_and_applied(vendor, sent_log):
     receipts_process()
 
     assert response.status_code == 202
-    assert response.json() == {"received": 1, "new": 1}
+    assert response.json() == {"received": 1, "new": 1, "suppressed": 0}
     sent_log.refresh_from_db()
     assert sent_log.status == LogStatus.DELIVERED
     assert Dispatch.objects.get(pk=sent_log.dispatch_id).delivered == 1
