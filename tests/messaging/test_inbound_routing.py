@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from crm.models import Suppression
+from crm.models import Suppression, SuppressionLift
 from crm.services.suppressions import address_suppress
 from messaging.models import CommunicationLog, InboundReply, LogStatus
 from messaging.services.inbound import help_reply_text, inbound_handle
@@ -152,6 +152,12 @@ def test_a_start_later_than_the_stop_lifts_what_the_stop_made(two_orgs):
     assert suppressed(a) == set()
     lead_a.refresh_from_db()
     assert not lead_a.sms_opt_out
+    lift = SuppressionLift.objects.get()
+    assert (lift.organization_id, lift.suppression_reason, lift.lifted_by) == (
+        a.pk,
+        "stop_keyword",
+        "START",
+    )
 
 
 @pytest.mark.parametrize("order", ["stop_first", "start_first"])
