@@ -345,12 +345,18 @@ def _finish(upload: LeadImport, report: ImportReport, *, status: str, error: str
     upload.updated = report.updated
     cells = report.rejected_cells
     upload.rejected = [
-        {"line": line, "reason": reason, "cells": cells.get(line, [])}
+        {"line": line, "reason": reason, "cells": _storable(cells.get(line, []))}
         for line, reason in report.rejected
     ]
     upload.rejected_count = report.rejected_count
-    upload.header = cells.get(1, [])
+    upload.header = _storable(cells.get(1, []))
     upload.finished_at = upload.heartbeat_at = now
     with transaction.atomic():
         upload.save()
         LeadImportChunk.objects.filter(lead_import_id=upload.pk).delete()
+
+
+def _storable(cells: list[str]) -> list[str]:
+    """Cells as JSON in Postgres holds them: a NUL (a reason to reject a row) is
+    shown as U+FFFD, where the marketer sees what to fix."""
+    return [cell.replace("\x00", "\ufffd") for cell in cells]
