@@ -18,6 +18,7 @@ from django.utils import timezone
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
 from crm.models import Channel
 from crm.services.unsubscribe import unsubscribe_headers
+from messaging.adapters import dispatch_adapter
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services import sending_rules
@@ -30,7 +31,6 @@ from messaging.services.logs import NewLog
 from messaging.services.suppressing import logs_suppress_recipients
 from messaging.sql import by_key_plan, update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
-from vendors.registry import get_adapter
 
 logger = structlog.get_logger(__name__)
 
@@ -218,7 +218,7 @@ def _send_claimed(
 ) -> SendOutcome:
     if not claimed:
         return SendOutcome()
-    adapter = adapter or get_adapter()
+    adapter = adapter or dispatch_adapter(dispatch_id)
     headers = _list_unsubscribe(dispatch_id, claimed)
     messages = [
         OutboundMessage(
