@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from crm.models import Lead, Membership
-from tests.browser.test_admin_flow import OUTPUT_DIR, PASSWORD, browser_page  # noqa: F401
-from tests.crm.factories import MembershipFactory, UserFactory
+from crm.models import Lead
+from tests.browser.conftest import log_in_marketer, screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -23,24 +22,13 @@ def test_a_marketer_maps_a_shops_csv_and_downloads_its_rejects(
     transactional_db,
     live_server,
     start_workers,
-    browser_page,  # noqa: F811
+    browser_page,
     organization,
     tmp_path: Path,
 ):
     page = browser_page
-    marketer = MembershipFactory(
-        organization=organization,
-        user=UserFactory(is_staff=True, username="marketer"),
-        role=Membership.Role.MARKETER,
-    ).user
     start_workers(1)
-    admin = f"{live_server.url}/admin/"
-    OUTPUT_DIR.mkdir(exist_ok=True)
-    page.goto(admin)
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#dashboard")
+    admin = log_in_marketer(page, live_server, organization)
 
     # From the leads page, upload the file.
     page.goto(f"{admin}crm/lead/")
@@ -56,14 +44,14 @@ def test_a_marketer_maps_a_shops_csv_and_downloads_its_rejects(
     page.select_option("select[aria-label=Kundennummer]", "external_id")
     page.select_option("select[aria-label=Handy]", "phones")
     page.select_option("select[aria-label=Mail]", "emails")
-    page.screenshot(path=str(OUTPUT_DIR / "admin-import-mapping.png"), full_page=True)
+    screenshot(page, "admin-import-mapping.png")
     page.click("#mapping-form input[type=submit]")
 
     # The result page follows the worker until the import is done.
     page.wait_for_selector("#import-report .status:text('Done')")
     assert page.inner_text("#import-report .created") == "2"
     assert page.inner_text("#rejected-rows tbody").startswith("3")
-    page.screenshot(path=str(OUTPUT_DIR / "admin-import-result.png"), full_page=True)
+    screenshot(page, "admin-import-result.png")
     with page.expect_download() as download:
         page.click("a.rejected-download")
     rejected = Path(download.value.path()).read_text()
