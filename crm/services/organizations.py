@@ -116,12 +116,6 @@ def organization_settings_errors(values: dict[str, Any]) -> dict[str, list[str]]
         errors["time_zone"] = [
             f"unknown time zone {zone!r}: an IANA name such as America/New_York"
         ]
-    for start, end in (
-        ("quiet_hours_start", "quiet_hours_end"),
-        ("transactional_night_start", "transactional_night_end"),
-    ):
-        if values.get(start) is not None and values.get(start) == values.get(end):
-            errors[end] = [f"must differ from {start}: the window would be empty"]
     count = values.get("frequency_cap_count")
     if count is not None and not 1 <= count <= FREQUENCY_CAP_MAX_COUNT:
         errors["frequency_cap_count"] = [
