@@ -8,15 +8,17 @@ from crm.models import Organization
 
 
 class LeadImport(models.Model):
-    """A CSV of leads uploaded through the API and imported by a worker.
+    """A CSV of leads uploaded (through the API or the admin), imported by a worker.
 
     The file is held in the database (LeadImportChunk) until its import finishes,
     so web and worker need no shared disk and a lost broker message loses no
-    upload. QUEUED and RUNNING are not final: the import touches `heartbeat_at` as
-    it goes, and a sweeper moves on one whose heartbeat stopped (lead_import_sweep).
+    upload. MAPPING (an admin upload waiting for its column map), QUEUED and RUNNING
+    are not final: the import touches `heartbeat_at` as it goes, and a sweeper
+    moves on one whose heartbeat stopped (lead_import_sweep).
     """
 
     class Status(models.TextChoices):
+        MAPPING = "mapping", "Awaiting column mapping"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
@@ -38,10 +40,16 @@ class LeadImport(models.Model):
     rows_read = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
-    # [{"line": n, "reason": "..."}], the header being line 1: the first
+    # [{"line": n, "reason": "...", "cells": [...]}], the header being line 1 and
+    # cells the row as uploaded (to fix and upload again): the first
     # crm.services.lead_import.REJECTED_KEPT rejected rows; rejected_count has all.
     rejected = models.JSONField(default=list, blank=True)
     rejected_count = models.PositiveIntegerField(default=0)
+    # The file's header, kept with rejected rows to hand them back as a CSV.
+    header = models.JSONField(default=list, blank=True)
+    # The file's header -> what it holds (see crm.services.lead_import's
+    # column_target); empty: the importer reads the headers by their names.
+    column_map = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

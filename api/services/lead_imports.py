@@ -1,11 +1,12 @@
 """Lead CSV uploads: keep the file, import it in a worker, keep the report.
 
-States: QUEUED -> RUNNING -> DONE or FAILED. A run claims only a QUEUED import, so
-two deliveries of its task never import it twice at once. Nothing stays unfinished:
-a run that raises marks its import FAILED with the exception's class (never its
-message, which may quote a cell), a transient database error puts it back to QUEUED
-for the task's retry, and lead_import_sweep moves on what lost its worker or its
-broker message.
+States: (MAPPING ->) QUEUED -> RUNNING -> DONE or FAILED; an admin upload waits in
+MAPPING until the marketer maps its columns (lead_import_map). A run claims only a
+QUEUED import, so two deliveries of its task never import it twice at once. Nothing
+stays unfinished: a run that raises marks its import FAILED with the exception's
+class (never its message, which may quote a cell), a transient database error puts
+it back to QUEUED for the task's retry, and lead_import_sweep moves on what lost its
+worker or its broker message.
 """
 
 import codecs
@@ -24,7 +25,14 @@ from django.utils import timezone
 
 from api.models import LeadImport, LeadImportChunk
 from crm.models import Organization
-from crm.services.lead_import import ImportFileError, ImportReport, lead_import_csv
+from crm.services.lead_import import (
+    ImportFileError,
+    ImportReport,
+    cells_at_lines,
+    column_map_error,
+    lead_import_csv,
+    preview,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +45,20 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 # Runs an import may start: a transient error that always comes back (a statement
 # timeout is an OperationalError too) must not queue it again for ever.
 MAX_ATTEMPTS = 10
+# An upload nobody maps is given up (and its file dropped) after this long.
+MAPPING_KEPT = timedelta(days=1)
 
 
 def lead_import_start(
-    *, organization: Organization, filename: str, file: BinaryIO, created_by=None
+    *,
+    organization: Organization,
+    filename: str,
+    file: BinaryIO,
+    created_by=None,
+    map_first: bool = False,
 ) -> LeadImport:
-    """Store the upload a chunk at a time, enqueue its import after commit.
+    """Store the upload a chunk at a time, enqueue its import after commit; with
+    `map_first` it waits in MAPPING for lead_import_map instead.
 
     Raises ValidationError (on "file") for an empty file, one larger than
     settings.API_LEAD_IMPORT_MAX_BYTES, or one that is not UTF-8; nothing is kept.
@@ -92,9 +108,60 @@ def lead_import_start(
         if blank:
             raise ValidationError({"file": ["the file is empty"]})
         upload.size = size
-        upload.save(update_fields=["size"])
-        transaction.on_commit(lambda: import_leads.delay(upload.pk))
+        if map_first:
+            upload.status = LeadImport.Status.MAPPING
+            upload.save(update_fields=["size", "status"])
+        else:
+            upload.save(update_fields=["size"])
+            transaction.on_commit(lambda: import_leads.delay(upload.pk))
     return upload
+
+
+def lead_import_preview(
+    *, lead_import: LeadImport, rows: int = 5
+) -> tuple[list[str], list[list[str]]]:
+    """The upload's header and first rows, read from its first stored chunk.
+
+    Raises ValidationError (on "file") when the file has no header.
+    """
+    first = (
+        LeadImportChunk.objects.filter(lead_import_id=lead_import.pk, index=0)
+        .values_list("data", flat=True)
+        .first()
+    )
+    # The chunk may end inside a character or a row: the preview only needs a few.
+    text = codecs.getincrementaldecoder(ENCODING)().decode(bytes(first or b""))
+    try:
+        return preview(io.StringIO(text, newline=""), rows=rows)
+    except ValueError as error:
+        raise ValidationError({"file": [str(error)]}) from error
+
+
+def lead_import_map(
+    *, lead_import: LeadImport, column_map: dict[str, str]
+) -> LeadImport:
+    """Give an upload waiting in MAPPING its column map and enqueue its import.
+
+    Raises ValidationError for a target that is no field, attribute or "ignore",
+    or when the import is no longer waiting for a map.
+    """
+    from api.tasks import import_leads
+
+    if problem := column_map_error(column_map):
+        raise ValidationError({"column_map": [problem]})
+    with transaction.atomic():
+        queued = LeadImport.objects.filter(
+            pk=lead_import.pk, status=LeadImport.Status.MAPPING
+        ).update(
+            column_map=column_map,
+            status=LeadImport.Status.QUEUED,
+            heartbeat_at=timezone.now(),
+        )
+        if not queued:
+            raise ValidationError("this import is no longer waiting for a mapping")
+        transaction.on_commit(lambda: import_leads.delay(lead_import.pk))
+    lead_import.refresh_from_db()
+    return lead_import
 
 
 def lead_import_run(*, import_id: int) -> LeadImport | None:
@@ -147,7 +214,8 @@ def lead_import_sweep(*, now=None) -> tuple[int, int]:
 
     A RUNNING one lost its worker (killed, out of memory, past its time limit) or
     hangs: it is FAILED, saying so; its rows so far are imported. A QUEUED one lost
-    its broker message: it is enqueued again. Returns (failed, enqueued).
+    its broker message: it is enqueued again. One left in MAPPING for MAPPING_KEPT
+    is FAILED and its file dropped. Returns (failed, enqueued).
     """
     from api.tasks import import_leads
 
@@ -169,6 +237,19 @@ def lead_import_sweep(*, now=None) -> tuple[int, int]:
             ),
             finished_at=now,
         )
+        unmapped = list(
+            LeadImport.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=LeadImport.Status.MAPPING, heartbeat_at__lt=now - MAPPING_KEPT
+            )
+            .values_list("pk", flat=True)
+        )
+        LeadImport.objects.filter(pk__in=unmapped).update(
+            status=LeadImport.Status.FAILED,
+            error="no column mapping was chosen within a day: upload the file again",
+            finished_at=now,
+        )
+        stuck += unmapped
         LeadImportChunk.objects.filter(lead_import_id__in=stuck).delete()
         lost = list(
             LeadImport.objects.select_for_update(skip_locked=True)
@@ -209,7 +290,8 @@ class _Progress:
 
 def _import(upload: LeadImport, progress: _Progress) -> tuple[ImportReport, str, str]:
     """Spool the stored chunks to a local file and import it (the parse process
-    reads the file; it cannot share the database connection)."""
+    reads the file; it cannot share the database connection); keep the rejected
+    rows' cells on the report, to be handed back for fixing."""
     with tempfile.TemporaryFile() as spool:
         chunks = LeadImportChunk.objects.filter(lead_import_id=upload.pk)
         for pk in list(chunks.order_by("index").values_list("pk", flat=True)):
@@ -220,13 +302,28 @@ def _import(upload: LeadImport, progress: _Progress) -> tuple[ImportReport, str,
         stream = io.TextIOWrapper(spool, encoding=ENCODING, newline="")
         try:
             report = lead_import_csv(
-                organization=upload.organization, stream=stream, progress=progress
+                organization=upload.organization,
+                stream=stream,
+                progress=progress,
+                column_map=upload.column_map or None,
             )
+            status, error = LeadImport.Status.DONE, ""
         except ImportFileError as failure:
-            return failure.report, LeadImport.Status.FAILED, str(failure)
+            report, status = failure.report, LeadImport.Status.FAILED
+            error = str(failure)
         finally:
             stream.detach()  # the spool closes with its own block
-    return report, LeadImport.Status.DONE, ""
+        if report.rejected:
+            spool.seek(0)
+            stream = io.TextIOWrapper(
+                spool, encoding=ENCODING, newline="", errors="replace"
+            )
+            # Line 1, the header, heads the rejected rows' CSV.
+            report.rejected_cells = cells_at_lines(
+                stream, {1, *(line for line, _ in report.rejected)}
+            )
+            stream.detach()
+    return report, status, error
 
 
 def _requeue(import_id: int) -> None:
@@ -246,11 +343,20 @@ def _finish(upload: LeadImport, report: ImportReport, *, status: str, error: str
     upload.rows_read = report.rows_read
     upload.created = report.created
     upload.updated = report.updated
+    cells = report.rejected_cells
     upload.rejected = [
-        {"line": line, "reason": reason} for line, reason in report.rejected
+        {"line": line, "reason": reason, "cells": _storable(cells.get(line, []))}
+        for line, reason in report.rejected
     ]
     upload.rejected_count = report.rejected_count
+    upload.header = _storable(cells.get(1, []))
     upload.finished_at = upload.heartbeat_at = now
     with transaction.atomic():
         upload.save()
         LeadImportChunk.objects.filter(lead_import_id=upload.pk).delete()
+
+
+def _storable(cells: list[str]) -> list[str]:
+    """Cells as JSON in Postgres holds them: a NUL (a reason to reject a row) is
+    shown as U+FFFD, where the marketer sees what to fix."""
+    return [cell.replace("\x00", "\ufffd") for cell in cells]

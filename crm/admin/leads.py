@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -34,6 +34,15 @@ from crm.services.lead_import import ImportFileError, lead_import_csv
 
 # Rejected rows shown on the import page; the rest are counted, not listed.
 IMPORT_REJECTS_SHOWN = 200
+
+
+def _background_import_url() -> str:
+    """The admin's import in a worker (the api app's pages, by URL name: crm
+    imports nothing of api), or this page's import in the request without it."""
+    try:
+        return reverse("admin:api_leadimport_add")
+    except NoReverseMatch:
+        return reverse("admin:crm_lead_import")
 
 
 def _opt_out_text(opted_out: bool, source: str) -> str:
@@ -350,7 +359,7 @@ class LeadAdmin(OrganizationScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "import_url": reverse("admin:crm_lead_import"),
+            "import_url": _background_import_url(),
             "export_url": reverse("admin:crm_lead_export"),
         }
         return super().changelist_view(request, extra_context)

@@ -87,6 +87,8 @@ def test_the_issues_cells_are_rejected_by_line_and_the_import_is_done(
     # then the import is done, those two lines rejected, the others imported
     assert report["status"] == "done"
     assert [row["line"] for row in report["rejected"]] == [3, 4]
+    # with their cells as uploaded, to fix (a NUL shown as U+FFFD)
+    assert report["rejected"][1]["cells"] == ["cy@example.com", "C\ufffdy", "2"]
     assert (report["created"], report["rejected_count"]) == (2, 2)
     assert Lead.objects.filter(organization=org).count() == 2
     assert not LeadImportChunk.objects.exists()

@@ -11,10 +11,33 @@ Its modules, in the order a row meets them:
 - leads: a lead as the import writes it, and a row applied to it;
 - upsert: a batch's rows matched to their leads, inserted and updated;
 - analyze: ANALYZE as the import's new leads grow, so lookups keep their index;
+- reading also previews a file and maps its headers (column_target, a column
+  map);
 - report: what an import did; importer: lead_import_csv, which runs them all.
 """
 
 from crm.services.lead_import.importer import BATCH_SIZE, lead_import_csv
+from crm.services.lead_import.reading import (
+    ATTRIBUTE_PREFIX,
+    COLUMN_ALIASES,
+    IGNORE,
+    cells_at_lines,
+    column_map_error,
+    column_target,
+    preview,
+)
 from crm.services.lead_import.report import ImportFileError, ImportReport
 
-__all__ = ["BATCH_SIZE", "ImportFileError", "ImportReport", "lead_import_csv"]
+__all__ = [
+    "ATTRIBUTE_PREFIX",
+    "BATCH_SIZE",
+    "COLUMN_ALIASES",
+    "IGNORE",
+    "ImportFileError",
+    "ImportReport",
+    "cells_at_lines",
+    "column_map_error",
+    "column_target",
+    "lead_import_csv",
+    "preview",
+]

@@ -26,6 +26,7 @@ def lead_import_csv(
     batch_size: int = BATCH_SIZE,
     region: str | None = None,
     progress: Callable[[ImportReport], None] | None = None,
+    column_map: dict[str, str] | None = None,
 ) -> ImportReport:
     """Import the CSV in `stream` into the organization's leads; return the report.
 
@@ -47,10 +48,16 @@ def lead_import_csv(
     invalid, or it has no external id, phone or email. ImportFileError is raised when
     the file has no header, no identifier column, or cannot be read from some line
     on; the batches before it are imported. `progress` is called after each batch.
+
+    `column_map` translates the file's headers (exactly as written) to what they
+    hold: a field ("phones", "external_id", ...: the keys of COLUMN_ALIASES),
+    "attr:<name>", or "ignore"; a header it does not name is read by its own name.
     """
     report = ImportReport()
     region = region or settings.CRM_DEFAULT_PHONE_REGION
-    prepared = read_ahead(batches(stream, batch_size=batch_size, region=region))
+    prepared = read_ahead(
+        batches(stream, batch_size=batch_size, region=region, column_map=column_map)
+    )
     statistics = StatisticsRefresher()
     # The collector would walk every object of the process (Django's, some 80,000)
     # again and again as batches come and go; the import's own are still collected.

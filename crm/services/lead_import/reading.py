@@ -42,6 +42,9 @@ _FIELD_BY_HEADER = {
 _IDENTIFIER_FIELDS = frozenset({"external_id", "phones", "emails"})
 _HEADER_JUNK = re.compile(r"[^a-z0-9]+")
 _DELIMITERS = (",", ";", "\t")
+# A column map's targets besides the field names: an attribute, or nothing.
+ATTRIBUTE_PREFIX = "attr:"
+IGNORE = "ignore"
 
 
 @dataclass(slots=True)
@@ -57,14 +60,20 @@ class Unreadable(ValueError):
     """The file cannot be read (on): raised once the rows before are yielded."""
 
 
-def batches(stream: TextIO, *, batch_size: int, region: str) -> Iterator[Batch]:
+def batches(
+    stream: TextIO,
+    *,
+    batch_size: int,
+    region: str,
+    column_map: dict[str, str] | None = None,
+) -> Iterator[Batch]:
     """The file's rows parsed, in batches; the last may be short (or empty)."""
     reader = None
     batch = Batch()
     try:
         reader = _csv_reader(stream)
         header = _read_header(reader)
-        columns = _columns(header)
+        columns = _columns(header, column_map or {})
         for item in parsed_rows(reader, columns, len(header), region=region):
             batch.rows_read += 1
             if isinstance(item, Row):
@@ -116,16 +125,69 @@ def _header_key(header: str) -> str:
     return _HEADER_JUNK.sub("_", header.strip().lower()).strip("_")
 
 
-def _columns(header: list[str]) -> list[Column]:
+def column_target(header: str) -> str:
+    """What the importer makes of a header by itself: a field name (a key of
+    COLUMN_ALIASES), "attr:<key>", or IGNORE for a header of no letters or digits."""
+    key = _header_key(header)
+    if not key:
+        return IGNORE
+    return _FIELD_BY_HEADER.get(key) or f"{ATTRIBUTE_PREFIX}{key}"
+
+
+def column_map_error(column_map: dict[str, str]) -> str | None:
+    """Why a column map cannot be used, or None: each target must be a field, an
+    attribute with a name, or IGNORE."""
+    for header, target in column_map.items():
+        if target == IGNORE or target in COLUMN_ALIASES:
+            continue
+        if target.startswith(ATTRIBUTE_PREFIX) and _header_key(
+            target[len(ATTRIBUTE_PREFIX) :]
+        ):
+            continue
+        return f"column {label(header)}: unknown target {label(target)}"
+    return None
+
+
+def preview(stream: TextIO, *, rows: int) -> tuple[list[str], list[list[str]]]:
+    """The file's header and its first `rows` non-blank rows, as cells."""
+    reader = _csv_reader(stream)
+    header = _read_header(reader)
+    first = []
+    for cells in reader:
+        if any(cell.strip() for cell in cells):
+            first.append(cells)
+            if len(first) >= rows:
+                break
+    return header, first
+
+
+def cells_at_lines(stream: TextIO, lines: set[int]) -> dict[int, list[str]]:
+    """The cells of the rows starting on `lines` (numbered as rejects are: the
+    header is line 1), so rejected rows can be handed back to be fixed."""
+    found: dict[int, list[str]] = {}
+    reader = _csv_reader(stream)
+    line = reader.line_num + 1
+    for cells in reader:
+        start, line = line, reader.line_num + 1
+        if start in lines:
+            found[start] = cells
+            if len(found) == len(lines):
+                break
+    return found
+
+
+def _columns(header: list[str], column_map: dict[str, str]) -> list[Column]:
+    """The header's columns; `column_map` (header -> target, see column_target)
+    overrides what the header's own name would say."""
     columns = []
     for index, title in enumerate(header):
-        key = _header_key(title)
-        if not key:
+        target = column_map.get(title) or column_target(title)
+        if target == IGNORE:
             continue
-        name = _FIELD_BY_HEADER.get(key)
-        if name:
-            columns.append(Column(index=index, field=name, header=label(title)))
+        if not target.startswith(ATTRIBUTE_PREFIX):
+            columns.append(Column(index=index, field=target, header=label(title)))
             continue
+        key = _header_key(target[len(ATTRIBUTE_PREFIX) :])
         if key[0].isdigit():
             key = f"_{key}"
         columns.append(

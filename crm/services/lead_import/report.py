@@ -27,6 +27,9 @@ class ImportReport:
     updated: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     rejected_count: int = 0
+    # The rejected rows' cells by line, when the caller reads them back (the
+    # background import does, to hand them back for fixing).
+    rejected_cells: dict[int, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (
