@@ -18,6 +18,7 @@ from automations.services.reminders import AppointmentStateError
 from campaigns.chunking import ChunkSizeError
 from campaigns.personalization import TemplateError
 from campaigns.services.lifecycle import CampaignStateError
+from campaigns.services.test_send import TestSendError
 from crm.contacts import ContactError
 from crm.rules import RuleError
 from crm.services.lead_import import ImportFileError
@@ -53,6 +54,8 @@ def _as_api_error(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"non_field_errors": exc.messages})
+    if isinstance(exc, TestSendError):
+        return exceptions.ValidationError({exc.field: [str(exc)]})
     if isinstance(exc, ContactError):
         return exceptions.ValidationError({f"{exc.kind}s": [str(exc)]})
     for error_class, field in VALUE_ERRORS.items():

@@ -9,9 +9,11 @@ from django_filters.utils import get_model_field
 from rest_framework.filters import SearchFilter
 
 from api.permissions import membership_of
-from crm.models import Lead, Segment
+from crm.contacts import ContactError
+from crm.models import Channel, Lead, Segment, Suppression, SuppressionLift
 from crm.rules import RuleError
 from crm.selectors import segment_leads
+from crm.services.suppressions import address_normalize
 from messaging.models import CommunicationLog, DeliveryReceipt, LogStatus
 
 MAX_ID = 2**63 - 1
@@ -148,3 +150,48 @@ class DeliveryReceiptFilter(OrganizationFilterSet):
     class Meta:
         model = DeliveryReceipt
         fields = ["status", "vendor_ref", "log", "campaign"]
+
+
+class SuppressionFilter(OrganizationFilterSet):
+    search = filters.CharFilter(
+        max_length=254,
+        method="filter_search",
+        help_text="An address, normalized as stored (a phone to E.164, an email "
+        "lower-cased) and matched exactly; part of one that is no address "
+        "matches anywhere in it.",
+    )
+
+    class Meta:
+        model = Suppression
+        fields = ["channel", "reason"]
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return _address_search(queryset, value)
+
+
+class SuppressionLiftFilter(OrganizationFilterSet):
+    search = filters.CharFilter(
+        max_length=254,
+        method="filter_search",
+        help_text="As on /api/suppressions.",
+    )
+
+    class Meta:
+        model = SuppressionLift
+        fields = ["channel"]
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return _address_search(queryset, value)
+
+
+def _address_search(queryset: QuerySet, term: str) -> QuerySet:
+    """Rows at the address `term` names once normalized, else containing `term`."""
+    term = term.replace("\x00", "").strip()
+    if not term:
+        return queryset
+    channel = Channel.EMAIL if "@" in term else Channel.SMS
+    try:
+        address = address_normalize(channel=channel, address=term)
+    except ContactError:
+        return queryset.filter(address__icontains=term.lower())
+    return queryset.filter(channel=channel, address=address)

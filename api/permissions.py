@@ -42,3 +42,14 @@ class IsOrganizationMember(BasePermission):
             self.message = "Viewers may read but not change anything."
             return False
         return True
+
+
+class IsOwner(BasePermission):
+    """An owner of the organization: for what only owners decide (lifting a
+    suppression, the organization's sending rules)."""
+
+    message = "Only the organization's owners may do this."
+
+    def has_permission(self, request, view) -> bool:
+        membership = membership_of(request)
+        return membership is not None and membership.role == Membership.Role.OWNER

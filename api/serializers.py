@@ -216,6 +216,10 @@ class CampaignSerializer(serializers.ModelSerializer):
     )
     chunking = serializers.SerializerMethodField()
     stats = serializers.SerializerMethodField()
+    paused_reason = serializers.SerializerMethodField(
+        help_text="Why the campaign paused itself (too many of its recent messages "
+        'failed); "" when it did not. Cleared by a resume.'
+    )
 
     class Meta:
         model = Campaign
@@ -230,6 +234,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "chunk_size",
             "scheduled_at",
             "status",
+            "paused_reason",
             "chunking",
             "stats",
             "created_at",
@@ -254,6 +259,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     @extend_schema_field(ChunkingSerializer)
     def get_chunking(self, campaign: Campaign) -> dict:
         return campaign_chunking(campaign=campaign)
+
+    def get_paused_reason(self, campaign: Campaign) -> str:
+        return campaign.dispatch.paused_reason if campaign.dispatch else ""
 
     @extend_schema_field(CampaignCountsSerializer)
     def get_stats(self, campaign: Campaign) -> dict:
@@ -317,6 +325,27 @@ _LOG_BOOKKEEPING = {
     "claimed_at",
     "updated_at",
 }
+
+
+class TestSendInputSerializer(serializers.Serializer):
+    lead = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_INT,
+        help_text="The lead whose data personalizes the message.",
+    )
+    to = serializers.CharField(
+        max_length=254,
+        help_text="Your own phone number (SMS campaign) or email address (email "
+        "campaign): where the test goes instead of the lead.",
+    )
+
+
+class TestSendSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The message's id (GET /api/messages).")
+    send_id = serializers.CharField()
+    status = serializers.CharField()
+    to = serializers.CharField(help_text="The address, normalized.")
+    lead = serializers.IntegerField()
 
 
 class CommunicationLogSerializer(serializers.ModelSerializer):

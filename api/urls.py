@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api.views import automations, campaigns, leads, messaging, segments
+from api.views import automations, campaigns, consent, leads, messaging, segments
 from api.views.auth import TokenView
 from api.views.operations import StatsView
 from api.views.webhooks import InboundWebhook, ReceiptsWebhook
@@ -22,6 +22,7 @@ router.register(
     "nurture-sequences", automations.NurtureSequenceViewSet, basename="sequence"
 )
 router.register("enrollments", automations.EnrollmentViewSet, basename="enrollment")
+router.register("suppressions", consent.SuppressionViewSet, basename="suppression")
 router.register("snapshots", automations.DailySnapshotViewSet, basename="snapshot")
 
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("auth/token", TokenView.as_view(), name="token"),
     path("stats", StatsView.as_view(), name="stats"),
+    path("organization", consent.OrganizationView.as_view(), name="organization"),
     path(
         "webhooks/<str:vendor>/receipts",
         ReceiptsWebhook.as_view(),

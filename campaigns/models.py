@@ -49,6 +49,16 @@ class Campaign(models.Model):
         blank=True,
         related_name="campaign",
     )
+    # Where the campaign's test sends go: open-ended and transactional, so they are
+    # never counted in the campaign's counters nor held back by its sending rules.
+    test_dispatch = models.OneToOneField(
+        Dispatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="test_campaign",
+    )
     # Set by launch: the segment's rules as they were, which chunking selects from
     # (within_last_days counted back from launched_at), so a segment edited while
     # the campaign runs changes only campaigns launched after the edit.

@@ -44,6 +44,11 @@ def mark_completed(dispatch_id: int) -> bool:
     return lifecycle.campaign_mark_completed(dispatch_id=dispatch_id)
 
 
+@shared_task(name="campaigns.mark_paused", **OPTIONS)
+def mark_paused(dispatch_id: int) -> bool:
+    return lifecycle.campaign_mark_paused(dispatch_id=dispatch_id)
+
+
 @shared_task(name="campaigns.launch_scheduled", **OPTIONS)
 def launch_scheduled() -> list[int]:
     """Beat: launch scheduled campaigns whose time has come."""

@@ -27,6 +27,7 @@ ROUTES = {
     "messaging.process_receipts": Queue.RECEIPTS,
     "messaging.finish_dispatch": Queue.RECEIPTS,
     "campaigns.mark_completed": Queue.RECEIPTS,
+    "campaigns.mark_paused": Queue.RECEIPTS,
     "automations.*": Queue.AUTOMATIONS,
     "messaging.send_due": Queue.MAINTENANCE,
     "messaging.sweep": Queue.MAINTENANCE,

@@ -9,10 +9,12 @@ from django.views.generic import RedirectView
 from api.views.metrics import metrics_view
 from api.views.operations import HealthView
 from api.views.probes import LiveView, ReadyView
+from crm.views import unsubscribe_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("u/<str:token>", unsubscribe_view, name="unsubscribe"),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("health/live", LiveView.as_view(), name="health-live"),

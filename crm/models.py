@@ -239,3 +239,39 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} suppression ({self.get_reason_display()})"
+
+
+class SuppressionLift(models.Model):
+    """A suppression someone lifted, and why: the list's history.
+
+    The suppression row itself is deleted (the address may be messaged again);
+    this keeps what it was and who lifted it, for as long as the organization
+    exists. Written only by crm.services.suppressions.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="suppression_lifts"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=254)
+    # The lifted suppression's own reason, source and time.
+    suppression_reason = models.CharField(
+        max_length=32, choices=Suppression.Reason.choices
+    )
+    suppression_source = models.CharField(max_length=200, blank=True, default="")
+    suppressed_at = models.DateTimeField()
+    # Who lifted it (a user's name) and why.
+    lifted_by = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=500)
+    lifted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organization", "channel", "address"],
+                name="suppression_lift_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} suppression lifted"

@@ -53,6 +53,16 @@ class Dispatch(MessageCounts):
     # A Celery task name called with the dispatch id once nothing is left non-final;
     # lets the owner (say, a campaign) learn of it without messaging importing it.
     on_finish_task = models.CharField(max_length=200, blank=True, default="")
+    # A Celery task called with the dispatch id when the dispatch pauses itself,
+    # too many of its recent attempts refused; "" (automations) never pauses.
+    on_pause_task = models.CharField(max_length=200, blank=True, default="")
+    # Why it paused itself ("" when it did not, or a user paused it); cleared by
+    # a resume.
+    paused_reason = models.CharField(max_length=255, blank=True, default="")
+    # The outcomes of its last MESSAGING_AUTO_PAUSE_WINDOW attempts, oldest first:
+    # "0" accepted, "1" refused. Kept only for a dispatch with an on_pause_task,
+    # appended to in the statement that moves its counters (dispatch_attempts_add).
+    recent_attempts = models.TextField(blank=True, default="", editable=False)
     # How many logs the owner will create, once it knows (a campaign, when its
     # audience is fully chunked). Until then, and always for an automation's
     # open-ended dispatch, the dispatch cannot complete.

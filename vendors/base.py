@@ -46,6 +46,9 @@ class OutboundMessage(NamedTuple):
     to: str
     body: str
     subject: str = ""
+    # Extra email headers (name, value), in order: a marketing email's
+    # List-Unsubscribe pair. An email adapter passes them on; SMS has none.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class SendResult(NamedTuple):

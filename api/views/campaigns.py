@@ -1,4 +1,5 @@
-"""Campaigns: create (with chunking and stats), launch, pause, resume, cancel, stats."""
+"""Campaigns: create (with chunking and stats), launch, pause, resume, cancel, stats,
+and a test send of the message."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -9,11 +10,14 @@ from api.serializers import (
     CampaignCancelSerializer,
     CampaignSerializer,
     CampaignStatsSerializer,
+    TestSendInputSerializer,
+    TestSendSerializer,
 )
 from api.views.base import OrganizationScoped
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_stats
 from campaigns.services import lifecycle
+from campaigns.services.test_send import campaign_test_send
 
 
 class CampaignViewSet(
@@ -80,6 +84,21 @@ class CampaignViewSet(
             serializer_class=CampaignCancelSerializer,
             messages_cancelled=cancelled,
         )
+
+    @extend_schema(request=TestSendInputSerializer, responses={202: TestSendSerializer})
+    @action(detail=True, methods=["post"], filter_backends=[], url_path="test-send")
+    def test_send(self, request, pk=None):
+        """Send the message as the lead would get it to your own phone or email,
+        outside the campaign's counters; 202, as it goes through the pipeline."""
+        campaign = self.get_object()
+        given = TestSendInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        sent = campaign_test_send(
+            campaign_id=campaign.pk,
+            lead_id=given.validated_data["lead"],
+            to=given.validated_data["to"],
+        )
+        return Response(TestSendSerializer(sent).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=CampaignStatsSerializer)
     @action(detail=True, methods=["get"], filter_backends=[])

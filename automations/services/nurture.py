@@ -297,6 +297,7 @@ def _step_message(enrollment: Enrollment, job: dict) -> NewLog:
             if job["subject"]
             else ""
         ),
+        marketing=True,
     )
 
 

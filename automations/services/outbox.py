@@ -5,7 +5,8 @@ from django.db import IntegrityError, transaction
 from automations.models import AutomationDispatch, NurtureSequence
 from campaigns.bounds import body_skip_reason, fit_subject
 from crm.eligibility import lead_recipient
-from crm.models import Lead, Organization
+from crm.models import Channel, Lead, Organization
+from crm.services.unsubscribe import unsubscribe_footer
 from messaging.services.dispatches import dispatch_create
 from messaging.services.logs import NewLog, new_send_id
 
@@ -57,14 +58,25 @@ def sequence_dispatch_id(*, sequence_id: int, channel: str) -> int:
 
 
 def lead_message(
-    *, lead: Lead, channel: str, dedupe_key: str, body: str, subject: str = ""
+    *,
+    lead: Lead,
+    channel: str,
+    dedupe_key: str,
+    body: str,
+    subject: str = "",
+    marketing: bool = False,
 ) -> NewLog:
     """A log for one lead; skipped (with the campaigns' reasons) if it cannot go.
 
     Its subject is cut to fit and a body too long for the channel is skipped, as a
-    campaign's are (campaigns.bounds).
+    campaign's are (campaigns.bounds). A `marketing` email (nurture; not a reminder
+    or a dunning notice) ends with its recipient's unsubscribe link.
     """
     recipient, skip_reason = lead_recipient(lead, channel)
+    if marketing and channel == Channel.EMAIL and recipient and not skip_reason:
+        body += unsubscribe_footer(
+            organization_id=lead.organization_id, address=recipient
+        )
     return NewLog(
         lead_id=lead.pk,
         dedupe_key=dedupe_key,

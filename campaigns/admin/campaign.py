@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from campaigns.admin.actions import CAMPAIGN_ACTIONS, changelist_action, run_action
 from campaigns.admin.dashboard import dashboard_context
 from campaigns.admin.forms import CampaignAdminForm
+from campaigns.admin.test_send import test_send_view
 from campaigns.dashboard import (
     campaign_hourly_from_logs,
     campaign_sample,
@@ -62,9 +63,27 @@ class CampaignAdmin(OrganizationScopedAdmin):
         "total_chunks",
         "effective_chunk_size",
     ]
-    readonly_fields = ["status", "template_size", "rendered_example", *run_fields]
+    readonly_fields = [
+        "status",
+        "paused_reason",
+        "template_size",
+        "rendered_example",
+        *run_fields,
+    ]
     fieldsets = [
-        (None, {"fields": ["organization", "name", "channel", "segment", "status"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "organization",
+                    "name",
+                    "channel",
+                    "segment",
+                    "status",
+                    "paused_reason",
+                ]
+            },
+        ),
         (
             "Message",
             {"fields": ["subject", "template", "template_size", "rendered_example"]},
@@ -89,6 +108,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
             campaign.status,
             campaign.get_status_display(),
         )
+
+    @admin.display(description="Why paused")
+    def paused_reason(self, campaign):
+        reason = campaign.dispatch.paused_reason if campaign.dispatch_id else ""
+        return reason or "-"
 
     @admin.display(ordering="dispatch__audience")
     def audience(self, campaign):
@@ -211,6 +235,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
                     dashboard_context(obj, self.hourly_series) if obj else None
                 ),
                 "campaign_actions": self._available_actions(request, obj),
+                "test_send_url": (
+                    reverse("admin:campaigns_campaign_test_send", args=[obj.pk])
+                    if obj is not None and self.has_change_permission(request, obj)
+                    else None
+                ),
             }
         )
         if obj is not None and obj.status not in lifecycle.EDITABLE:
@@ -244,8 +273,17 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 self.admin_site.admin_view(self.act_view),
                 name="campaigns_campaign_act",
             ),
+            path(
+                "<int:object_id>/test-send/",
+                self.admin_site.admin_view(self.test_send_view),
+                name="campaigns_campaign_test_send",
+            ),
             *super().get_urls(),
         ]
+
+    def test_send_view(self, request, object_id: int):
+        """The "Test send" button's page (campaigns.admin.test_send)."""
+        return test_send_view(self, request, object_id)
 
     def act_view(self, request, object_id: int, name: str):
         """A button on the campaign page: run one lifecycle action, then come back."""

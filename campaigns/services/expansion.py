@@ -14,7 +14,9 @@ from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import compile_template, renderer
 from campaigns.services.chunking import EXPAND_BATCH_CHUNKS
 from crm.eligibility import lead_recipient
-from crm.models import Lead
+from crm.models import Channel, Lead
+from crm.services.unsubscribe import unsubscribe_footer
+from messaging.models import Dispatch
 from messaging.services.logs import (
     NewLog,
     logs_create,
@@ -78,7 +80,7 @@ def chunk_expand(
     with transaction.atomic():
         chunk = (
             CampaignChunk.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("campaign")
+            .select_related("campaign__dispatch")
             .filter(job_id=job_id, status=CampaignChunk.Status.QUEUED)
             .first()
         )
@@ -92,7 +94,12 @@ def chunk_expand(
             chunk.status = CampaignChunk.Status.CANCELLED
             chunk.save(update_fields=["status"])
             return None
-        if campaign.status != Campaign.Status.RUNNING:
+        # A dispatch that paused itself stops expansion too, before its campaign
+        # hears of it; the chunk stays queued for the resume.
+        if (
+            campaign.status != Campaign.Status.RUNNING
+            or campaign.dispatch.status != Dispatch.Status.ACTIVE
+        ):
             return None
         chunk_ids, lead_ids = _group_take(chunk, batch=batch)
         CampaignChunk.objects.filter(pk__in=chunk_ids).update(
@@ -184,6 +191,11 @@ def _chunk_logs(campaign: Campaign, lead_ids: list[int]) -> list[NewLog]:
             text, title, skip_reason = "", "", RENDER_FAILED
         if limit is not None and len(text) > limit and not skip_reason:
             skip_reason = BODY_TOO_LONG
+        if channel == Channel.EMAIL and recipient and not skip_reason:
+            # A campaign is marketing: every email carries its recipient's link.
+            text += unsubscribe_footer(
+                organization_id=campaign.organization_id, address=recipient
+            )
         logs.append(
             NewLog(
                 lead_id=lead_id,

@@ -35,6 +35,7 @@ CANCELLABLE = (
     Campaign.Status.PAUSED,
 )
 FINISH_TASK = "campaigns.mark_completed"
+PAUSE_TASK = "campaigns.mark_paused"
 
 logger = structlog.get_logger(__name__)
 
@@ -200,6 +201,7 @@ def campaign_launch(*, campaign_id: int) -> LaunchResult:
             label=f"Campaign {campaign.pk}: {campaign.name}",
             channel=campaign.channel,
             on_finish_task=FINISH_TASK,
+            on_pause_task=PAUSE_TASK,
         )
         campaign.status = Campaign.Status.RUNNING
         campaign.total_leads = total_leads
@@ -270,7 +272,10 @@ def campaign_pause(*, campaign_id: int) -> Campaign:
     """Stop new claims; messages already with a worker still finish."""
     with transaction.atomic():
         campaign = _locked(campaign_id, (Campaign.Status.RUNNING,), "pause")
-        dispatches.dispatch_pause(dispatch=campaign.dispatch)
+        # A dispatch that paused itself a moment ago (its campaign not told yet)
+        # is paused already.
+        if campaign.dispatch.status != Dispatch.Status.PAUSED:
+            dispatches.dispatch_pause(dispatch=campaign.dispatch)
         campaign.status = Campaign.Status.PAUSED
         campaign.save(update_fields=["status", "updated_at"])
     return campaign
@@ -306,6 +311,19 @@ def campaign_cancel(*, campaign_id: int) -> int:
     return cancelled
 
 
+def campaign_mark_paused(*, dispatch_id: int) -> bool:
+    """Called once the dispatch paused itself (too many failures): the campaign
+    shows paused, with its dispatch's reason, until a marketer resumes it."""
+    return bool(_campaigns_follow_pause(now=timezone.now(), dispatch_id=dispatch_id))
+
+
+def _campaigns_follow_pause(*, now: datetime, **match) -> int:
+    """Pause the running campaigns that match whose dispatch is paused."""
+    return Campaign.objects.filter(
+        status=Campaign.Status.RUNNING, dispatch__status=Dispatch.Status.PAUSED, **match
+    ).update(status=Campaign.Status.PAUSED, updated_at=now)
+
+
 def campaign_mark_completed(*, dispatch_id: int) -> bool:
     """Called once the dispatch has nothing left non-final."""
     return bool(_campaigns_complete(now=timezone.now(), dispatch_id=dispatch_id))
@@ -331,8 +349,9 @@ def campaigns_sweep_completion(*, now: datetime) -> CompletionSweep:
 
     In order: sent messages past the receipt timeout become no_receipt; pending
     messages a cancelled dispatch still holds are cancelled; active dispatches with
-    nothing left non-final are finished; and campaigns whose dispatch is completed
-    are completed (their own finish task may be lost). Each step is one set-wise
+    nothing left non-final are finished; campaigns whose dispatch is completed
+    are completed, and running ones whose dispatch paused itself are paused (their
+    own finish or pause task may be lost). Each step is one set-wise
     statement or a loop over the few dispatches the counters name, each change
     conditional on the state it moves from, so it runs beside the pipeline and
     beside itself.
@@ -341,6 +360,7 @@ def campaigns_sweep_completion(*, now: datetime) -> CompletionSweep:
     cancelled = dispatches.dispatches_cancel_leftovers()
     finished = dispatches.dispatches_finish_done()
     completed = _campaigns_complete(now=now, dispatch__status=Dispatch.Status.COMPLETED)
+    _campaigns_follow_pause(now=now)
     return CompletionSweep(
         no_receipt=no_receipt,
         cancelled=cancelled,

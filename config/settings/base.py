@@ -170,6 +170,7 @@ SPECTACULAR_SETTINGS = {
         "AppointmentStatusEnum": "automations.models.Appointment.Status",
         "InvoiceStatusEnum": "automations.models.Invoice.Status",
         "EnrollmentStatusEnum": "automations.models.Enrollment.Status",
+        "SuppressionReasonEnum": "crm.models.Suppression.Reason",
     },
 }
 # Largest lead CSV the API takes; bigger files go through `manage.py import_leads`.
@@ -247,6 +248,10 @@ CRM_DEFAULT_PHONE_REGION = env_str("CRM_DEFAULT_PHONE_REGION", "US")
 CRM_SEGMENT_MAX_DEPTH = env_int("CRM_SEGMENT_MAX_DEPTH", 8)
 CRM_SEGMENT_PREVIEW_SAMPLE = env_int("CRM_SEGMENT_PREVIEW_SAMPLE", 10)
 
+# Where people reach this service from outside: the base of the links in messages
+# (unsubscribe links), which must resolve from a recipient's mail client.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000")
+
 # --- Campaigns and sending ------------------------------------------------------
 # Default chunk size by audience size: (largest audience, chunk size), in order.
 CAMPAIGN_CHUNK_SIZE_TIERS = [(50, 50), (500, 100), (5000, 150)]
@@ -260,6 +265,10 @@ MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
 # change, once the daily snapshots counted them; 0 keeps them for ever.
 MESSAGING_RETENTION_DAYS = env_int("MESSAGING_RETENTION_DAYS", 0)
 MESSAGING_RETENTION_MAX_PER_RUN = env_int("MESSAGING_RETENTION_MAX_PER_RUN", 1_000_000)
+# A campaign pauses itself when at least this share of its last ..._WINDOW attempts
+# were refused by the vendor (a bad list, a blocked sender): a marketer looks first.
+MESSAGING_AUTO_PAUSE_FAILURE_RATE = env_float("MESSAGING_AUTO_PAUSE_FAILURE_RATE", 0.2)
+MESSAGING_AUTO_PAUSE_WINDOW = env_int("MESSAGING_AUTO_PAUSE_WINDOW", 500)
 # A message sent this long ago with no receipt is final: `no_receipt`.
 MESSAGING_RECEIPT_TIMEOUT_SECONDS = env_int(
     "MESSAGING_RECEIPT_TIMEOUT_SECONDS", 72 * 3600

@@ -6,12 +6,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from crm.admin_scoping import (
     CappedCountPaginator,
@@ -25,6 +26,7 @@ from crm.models import (
     Channel,
     Lead,
     Organization,
+    Suppression,
 )
 from crm.services.consent import lead_opt_in
 from crm.services.lead_export import lead_export_csv_lines
@@ -163,7 +165,7 @@ class LeadAdmin(OrganizationScopedAdmin):
     # Counting a big filtered table on every page is the slowest part of a changelist.
     show_full_result_count = False
     paginator = CappedCountPaginator
-    readonly_fields = ["created_at", "updated_at", "opt_out_state"]
+    readonly_fields = ["created_at", "updated_at", "opt_out_state", "suppressions"]
     actions = ["export_selected", "lift_opt_out"]
     change_list_template = "admin/crm/lead/change_list.html"
     fieldsets = [
@@ -172,7 +174,7 @@ class LeadAdmin(OrganizationScopedAdmin):
         ("Value", {"fields": ["total_spend", "visits", "timezone", "tags"]}),
         (
             "Opt-out per channel",
-            {"fields": ["opt_out_state"]},
+            {"fields": ["opt_out_state", "suppressions"]},
         ),
         ("Attributes", {"fields": ["attributes"], "classes": ["collapse"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
@@ -196,6 +198,37 @@ class LeadAdmin(OrganizationScopedAdmin):
             _opt_out_text(lead.email_opt_out, lead.get_email_opt_out_source_display()),
         )
 
+    @admin.display(description="Suppressed addresses")
+    def suppressions(self, lead):
+        """The lead's addresses on the organization's suppression list, and why:
+        one that is there is not messaged, whatever the lead's own flags say."""
+        if lead.pk is None:
+            return "-"
+        rows = Suppression.objects.filter(
+            Q(channel=Channel.SMS, address__in=lead.phones or [])
+            | Q(channel=Channel.EMAIL, address__in=lead.emails or []),
+            organization_id=lead.organization_id,
+        ).order_by("channel", "address")
+        if not rows:
+            return "None"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} ({}): <strong>{}</strong> since {}{}</li>",
+                (
+                    (
+                        row.address,
+                        row.get_channel_display(),
+                        row.get_reason_display(),
+                        row.created_at.strftime("%Y-%m-%d %H:%M"),
+                        f", {row.source}" if row.source else "",
+                    )
+                    for row in rows
+                ),
+            ),
+        )
+
     def save_model(self, request, obj, form, change):
         if change:
             obj.save(update_fields=FORM_WRITTEN_FIELDS)
@@ -211,8 +244,15 @@ class LeadAdmin(OrganizationScopedAdmin):
         if form.is_valid():
             channel, reason = form.cleaned_data["channel"], form.cleaned_data["reason"]
             lifted = 0
-            for lead in queryset.filter(**{OPT_OUT_FIELDS[channel]: True}):
-                if lead_opt_in(lead_id=lead.pk, channel=channel, reason=reason):
+            # Every selected lead: one not flagged may still have a suppressed
+            # address (another lead's STOP, a manual entry), lifted here too.
+            for lead in queryset.order_by("pk"):
+                if lead_opt_in(
+                    lead_id=lead.pk,
+                    channel=channel,
+                    reason=reason,
+                    lifted_by=request.user.get_username(),
+                ):
                     lifted += 1
                     self.log_change(
                         request, lead, f"Lifted {channel} opt-out: {reason}"

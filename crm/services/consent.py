@@ -13,12 +13,23 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import OPT_OUT_FIELDS, Channel, Lead, OptOutSource
+from crm.models import OPT_OUT_FIELDS, Channel, Lead, OptOutSource, Suppression
+from crm.services.suppressions import (
+    NewSuppression,
+    addresses_suppress,
+    addresses_unsuppress,
+)
 
 logger = logging.getLogger(__name__)
 
 _KEYWORD_AT_FIELDS = {Channel.SMS: "sms_keyword_at", Channel.EMAIL: "email_keyword_at"}
 _CONTACT_FIELDS = {Channel.SMS: "phone", Channel.EMAIL: "email"}
+# A lead's every address on each channel.
+_LISTS = {Channel.SMS: "phones", Channel.EMAIL: "emails"}
+_SUPPRESSION_REASONS = {
+    OptOutSource.KEYWORD: Suppression.Reason.STOP_KEYWORD,
+    OptOutSource.MANUAL: Suppression.Reason.MANUAL,
+}
 
 
 class OptOutError(Exception):
@@ -32,15 +43,41 @@ def _fields(channel: str) -> tuple[str, str]:
     return flag, f"{flag}_source"
 
 
-def lead_opt_out(*, lead_id: int, channel: str, source: str, reason: str) -> bool:
-    """Opt the lead out of the channel; True if it was not opted out already."""
-    flag, source_field = _fields(channel)
-    changed = (
-        Lead.objects.filter(pk=lead_id, **{flag: False}).update(
-            **{flag: True, source_field: source}, updated_at=timezone.now()
-        )
-        > 0
+def _addresses(lead_id: int, channel: str) -> list[tuple[int, list[str]]]:
+    """The lead's organization and addresses on the channel; none if it is gone."""
+    return list(
+        Lead.objects.filter(pk=lead_id).values_list("organization_id", _LISTS[channel])
     )
+
+
+def lead_opt_out(*, lead_id: int, channel: str, source: str, reason: str) -> bool:
+    """Opt the lead out of the channel; True if it was not opted out already.
+
+    The lead's addresses on the channel go on the suppression list too (reason
+    stop_keyword for a keyword, manual for a user), so a lead imported later with
+    one of them is not messaged either.
+    """
+    flag, source_field = _fields(channel)
+    with transaction.atomic():
+        changed = (
+            Lead.objects.filter(pk=lead_id, **{flag: False}).update(
+                **{flag: True, source_field: source}, updated_at=timezone.now()
+            )
+            > 0
+        )
+        addresses_suppress(
+            suppressions=[
+                NewSuppression(
+                    organization_id=organization_id,
+                    channel=channel,
+                    address=address,
+                    reason=_SUPPRESSION_REASONS.get(source, Suppression.Reason.MANUAL),
+                    source=f"lead {lead_id}",
+                )
+                for organization_id, addresses in _addresses(lead_id, channel)
+                for address in addresses
+            ]
+        )
     if changed:
         logger.info(
             "lead %s opted out of %s (%s): %s", lead_id, channel, source, reason
@@ -48,24 +85,38 @@ def lead_opt_out(*, lead_id: int, channel: str, source: str, reason: str) -> boo
     return changed
 
 
-def lead_opt_in(*, lead_id: int, channel: str, reason: str) -> bool:
+def lead_opt_in(
+    *, lead_id: int, channel: str, reason: str, lifted_by: str = ""
+) -> bool:
     """Lift the lead's opt-out of the channel, a user's explicit act with a reason.
 
-    True if it was opted out. The reason goes to the log (the admin also keeps it
-    in the lead's history).
+    The suppressions of the lead's addresses on the channel are lifted too, each
+    recorded with the reason and `lifted_by` (crm.SuppressionLift). True if the
+    lead was opted out or an address of it suppressed. The admin also keeps the
+    reason in the lead's history.
     """
     if not reason.strip():
         raise OptOutError("lifting an opt-out needs a reason")
     flag, source_field = _fields(channel)
-    changed = (
-        Lead.objects.filter(pk=lead_id, **{flag: True}).update(
-            **{flag: False, source_field: ""}, updated_at=timezone.now()
+    with transaction.atomic():
+        changed = (
+            Lead.objects.filter(pk=lead_id, **{flag: True}).update(
+                **{flag: False, source_field: ""}, updated_at=timezone.now()
+            )
+            > 0
         )
-        > 0
-    )
-    if changed:
+        lifted = []
+        for organization_id, addresses in _addresses(lead_id, channel):
+            lifted = addresses_unsuppress(
+                organization_id=organization_id,
+                channel=channel,
+                addresses=addresses,
+                lifted_by=lifted_by,
+                reason=reason,
+            )
+    if changed or lifted:
         logger.info("lead %s opt-out of %s lifted: %s", lead_id, channel, reason)
-    return changed
+    return changed or bool(lifted)
 
 
 @dataclass

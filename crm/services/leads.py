@@ -11,10 +11,13 @@ from crm.contacts import ContactError, normalize_emails, normalize_phones
 from crm.models import (
     LEAD_DATA_FIELDS,
     OPT_OUT_FIELDS,
+    Channel,
     Lead,
     OptOutSource,
     Organization,
+    Suppression,
 )
+from crm.services.suppressions import NewSuppression, addresses_suppress
 
 # phone and email follow the lists' first entries (Lead.set_contacts).
 UPDATABLE_FIELDS = frozenset(LEAD_DATA_FIELDS) - {"phone", "email"}
@@ -75,9 +78,12 @@ def _save(lead: Lead, **kwargs: Any) -> Lead:
 def lead_create(*, organization: Organization, **fields: Any) -> Lead:
     """Create a lead; phones become E.164, emails lowercase, errors name the field."""
     lead = Lead(organization=organization)
-    _opt_outs_apply(lead, fields)
+    opted_out = _opt_outs_apply(lead, fields)
     _apply(lead, fields)
-    return _save(lead)
+    with transaction.atomic():
+        _save(lead)
+        _suppress(lead, opted_out)
+    return lead
 
 
 def lead_update(*, lead: Lead, **fields: Any) -> Lead:
@@ -97,19 +103,40 @@ def lead_update(*, lead: Lead, **fields: Any) -> Lead:
             columns.add(f"{flag}_source")
     with transaction.atomic():
         current = Lead.objects.select_for_update().get(pk=lead.pk)
-        _opt_outs_apply(current, fields)
+        opted_out = _opt_outs_apply(current, fields)
         _apply(current, fields)
-        return _save(current, update_fields=[*sorted(columns), "updated_at"])
+        _save(current, update_fields=[*sorted(columns), "updated_at"])
+        _suppress(current, opted_out)
+        return current
 
 
-def _opt_outs_apply(lead: Lead, fields: dict[str, Any]) -> None:
-    """Take the opt-out flags out of `fields` and set them on the lead, by a user.
+def _suppress(lead: Lead, channels: list[str]) -> None:
+    """A user opting the lead out puts its addresses on the suppression list."""
+    addresses_suppress(
+        suppressions=[
+            NewSuppression(
+                organization_id=lead.organization_id,
+                channel=channel,
+                address=address,
+                reason=Suppression.Reason.MANUAL,
+                source=f"lead {lead.pk}",
+            )
+            for channel in channels
+            for address in (lead.phones if channel == Channel.SMS else lead.emails)
+        ]
+    )
+
+
+def _opt_outs_apply(lead: Lead, fields: dict[str, Any]) -> list[str]:
+    """Take the opt-out flags out of `fields` and set them on the lead, by a user;
+    the channels it is opted out of now.
 
     An update may opt the lead out, never back in: lifting an opt-out is an
     explicit act with a reason (crm.services.consent.lead_opt_in, the admin's
     "lift opt-out" action).
     """
-    for flag in OPT_OUT_FIELDS.values():
+    opted_out = []
+    for channel, flag in OPT_OUT_FIELDS.items():
         if flag not in fields:
             continue
         wanted = bool(fields.pop(flag))
@@ -125,3 +152,6 @@ def _opt_outs_apply(lead: Lead, fields: dict[str, Any]) -> None:
         if wanted and not getattr(lead, flag):
             setattr(lead, flag, True)
             setattr(lead, f"{flag}_source", OptOutSource.MANUAL)
+        if wanted:
+            opted_out.append(channel)
+    return opted_out

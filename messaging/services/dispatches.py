@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+import structlog
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
@@ -32,6 +34,10 @@ COUNTERS = (
 
 # The task that runs dispatch_finish_if_done.
 FINISH_DISPATCH_TASK = "messaging.finish_dispatch"
+# The error codes an automatic pause's reason names, the most frequent first.
+PAUSE_REASON_CODES = 3
+
+logger = structlog.get_logger(__name__)
 
 
 class DispatchStateError(Exception):
@@ -44,13 +50,17 @@ def dispatch_create(
     label: str,
     channel: str,
     on_finish_task: str = "",
+    on_pause_task: str = "",
     transactional: bool = False,
 ) -> Dispatch:
+    """A new active dispatch; with `on_pause_task` it pauses itself when too many
+    of its recent attempts fail (dispatch_attempts_add), and tells that task."""
     return Dispatch.objects.create(
         organization=organization,
         label=label,
         channel=channel,
         on_finish_task=on_finish_task,
+        on_pause_task=on_pause_task,
         transactional=transactional,
     )
 
@@ -68,6 +78,102 @@ def dispatch_counters_add(*, dispatch_id: int, cost: Decimal = Decimal("0"), **d
         changes["cost"] = F("cost") + cost
     if changes:
         Dispatch.objects.filter(pk=dispatch_id).update(**changes)
+
+
+def dispatch_attempts_add(
+    *,
+    dispatch_id: int,
+    accepted: int,
+    refused: int,
+    cost: Decimal = Decimal("0"),
+    **deltas,
+) -> bool:
+    """Move counters as dispatch_counters_add does, and note a batch's attempts:
+    `accepted` and `refused` by the vendor. True if the dispatch paused itself.
+
+    One statement, as the counters' alone: for a dispatch with an on_pause_task
+    the outcomes are appended to its window of recent attempts in the same UPDATE,
+    which returns the window's size and refusals for the threshold check. Once the
+    window is full and its refused share reaches MESSAGING_AUTO_PAUSE_FAILURE_RATE,
+    the dispatch pauses (dispatch_auto_pause).
+    """
+    window = settings.MESSAGING_AUTO_PAUSE_WINDOW
+    marks = "0" * accepted + "1" * refused
+    if window <= 0 or not marks:
+        dispatch_counters_add(dispatch_id=dispatch_id, cost=cost, **deltas)
+        return False
+    assignments, params = [], []
+    for name, delta in deltas.items():
+        if name not in COUNTERS:
+            raise ValueError(f"unknown counter {name!r}")
+        if delta:
+            assignments.append(f"{name} = {name} + %s")
+            params.append(delta)
+    if cost:
+        assignments.append("cost = cost + %s")
+        params.append(cost)
+    last = "right({}, %s)" if connection.vendor == "postgresql" else "substr({}, -%s)"
+    assignments.append(
+        "recent_attempts = CASE WHEN on_pause_task = '' THEN recent_attempts"
+        f" ELSE {last.format('recent_attempts || %s')} END"
+    )
+    params += [marks, window, dispatch_id]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Dispatch._meta.db_table} SET {', '.join(assignments)}"
+            " WHERE id = %s RETURNING status, on_pause_task, length(recent_attempts),"
+            " length(replace(recent_attempts, '0', ''))",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    status, on_pause_task, attempts, refusals = row
+    if (
+        not on_pause_task
+        or status != Dispatch.Status.ACTIVE
+        or attempts < window
+        or refusals < settings.MESSAGING_AUTO_PAUSE_FAILURE_RATE * window
+    ):
+        return False
+    return dispatch_auto_pause(
+        dispatch_id=dispatch_id,
+        attempts=attempts,
+        refusals=refusals,
+        on_pause_task=on_pause_task,
+    )
+
+
+def dispatch_auto_pause(
+    *, dispatch_id: int, attempts: int, refusals: int, on_pause_task: str
+) -> bool:
+    """Pause the active dispatch, saying why, and tell `on_pause_task`; True if
+    it paused (it may have been paused or finished meanwhile)."""
+    codes = (
+        CommunicationLog.objects.filter(dispatch_id=dispatch_id)
+        .exclude(error_code="")
+        .values_list("error_code")
+        .annotate(count=Count("id"))
+        .order_by("-count", "error_code")[:PAUSE_REASON_CODES]
+    )
+    named = ", ".join(f"{code} {count}" for code, count in codes) or "none recorded"
+    reason = (
+        f"Paused automatically: {round(100 * refusals / attempts)}% of the last "
+        f"{attempts} attempts failed (codes: {named}). Resume once the cause is fixed."
+    )[: Dispatch._meta.get_field("paused_reason").max_length]
+    paused = Dispatch.objects.filter(
+        pk=dispatch_id, status=Dispatch.Status.ACTIVE
+    ).update(status=Dispatch.Status.PAUSED, paused_reason=reason)
+    if not paused:
+        return False
+    enqueue(on_pause_task, dispatch_id)
+    logger.warning(
+        "dispatch_auto_paused",
+        dispatch_id=dispatch_id,
+        attempts=attempts,
+        refused=refusals,
+    )
+    return True
 
 
 def dispatch_finish_if_done(*, dispatch_id: int) -> bool:
@@ -135,9 +241,11 @@ def dispatch_pause(*, dispatch: Dispatch) -> None:
 
 
 def dispatch_resume(*, dispatch: Dispatch) -> None:
+    """Send again; an automatic pause's reason and its window of attempts are
+    cleared, so the resumed dispatch is judged on what it sends from now on."""
     updated = Dispatch.objects.filter(
         pk=dispatch.pk, status=Dispatch.Status.PAUSED
-    ).update(status=Dispatch.Status.ACTIVE)
+    ).update(status=Dispatch.Status.ACTIVE, paused_reason="", recent_attempts="")
     if not updated:
         raise DispatchStateError(f"{dispatch} is {dispatch.status}, not paused")
 

@@ -17,11 +17,14 @@ from django.utils import timezone
 
 from config.enqueue import enqueue
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
+from crm.models import Channel
+from crm.services.unsubscribe import unsubscribe_headers
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services import sending_rules
 from messaging.services.dispatches import (
     FINISH_DISPATCH_TASK,
+    dispatch_attempts_add,
     dispatch_counters_add,
     dispatch_finish_if_done,
 )
@@ -221,6 +224,7 @@ def _send_claimed(
     if not claimed:
         return SendOutcome()
     adapter = adapter or get_adapter()
+    headers = _list_unsubscribe(dispatch_id, claimed)
     messages = [
         OutboundMessage(
             send_id=log.send_id,
@@ -228,6 +232,7 @@ def _send_claimed(
             to=log.recipient,
             body=log.body,
             subject=log.subject,
+            headers=headers.get(log.recipient, ()),
         )
         for log in claimed
     ]
@@ -257,6 +262,31 @@ def _send_claimed(
     return logs_record_results(
         dispatch_id=dispatch_id, vendor=adapter.name, claimed=claimed, results=results
     )
+
+
+def _list_unsubscribe(
+    dispatch_id: int, claimed: list[ClaimedLog]
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The RFC 8058 headers of the batch's marketing emails, by recipient.
+
+    One read of the dispatch, and only for a batch holding email: an SMS batch
+    costs nothing more. A transactional dispatch's emails carry none.
+    """
+    emails = {log.recipient for log in claimed if log.channel == Channel.EMAIL}
+    emails.discard("")
+    if not emails:
+        return {}
+    found = (
+        Dispatch.objects.filter(pk=dispatch_id)
+        .values_list("transactional", "organization_id")
+        .first()
+    )
+    if found is None or found[0]:
+        return {}
+    return {
+        address: unsubscribe_headers(organization_id=found[1], address=address)
+        for address in emails
+    }
 
 
 def _observe_vendor_call(
@@ -355,8 +385,10 @@ def logs_record_results(
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))
-        dispatch_counters_add(
+        dispatch_attempts_add(
             dispatch_id=dispatch_id,
+            accepted=len(sent_ids),
+            refused=len(retry_ids) + len(failed_ids),
             sent=len(sent_ids),
             failed=len(failed_ids),
             cancelled=len(cancelled_ids),

@@ -17,7 +17,7 @@ from django.utils import timezone
 from api.models import LeadImport
 from automations.models import AutomationDispatch, CampaignHourlyStat, DailySnapshot
 from campaigns.models import CampaignChunk
-from crm.models import Membership
+from crm.models import Membership, Suppression, SuppressionLift
 from messaging.models import DeliveryReceipt, InboundReply, LogStatus
 from tests.automations.factories import (
     AppointmentFactory,
@@ -134,7 +134,25 @@ def seed(organization, *, prefix: str, phone: str) -> dict:
         campaign=campaign, hour=now.replace(minute=0, second=0, microsecond=0)
     )
     LeadImport.objects.create(organization=organization, filename=f"{prefix}.csv")
+    suppression = Suppression.objects.create(
+        organization=organization,
+        channel="sms",
+        address=phone,
+        reason="manual",
+        source=f"{prefix} user",
+    )
+    lift = SuppressionLift.objects.create(
+        organization=organization,
+        channel="email",
+        address=email,
+        suppression_reason="manual",
+        suppressed_at=now,
+        lifted_by=f"{prefix} owner",
+        reason=f"{prefix} asked",
+    )
     rows = [
+        suppression,
+        lift,
         organization,
         membership,
         lead,
@@ -193,6 +211,8 @@ def pages(own_rows: dict, their_rows: dict) -> list[str]:
         reverse("admin:campaigns_dead_letter"),
         reverse("admin:crm_lead_import"),
         reverse("admin:crm_lead_export"),
+        reverse("admin:crm_suppression_import"),
+        reverse("admin:crm_suppression_export"),
     ]
     for model, model_admin in admin.site._registry.items():
         info = f"{model._meta.app_label}_{model._meta.model_name}"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from api.models import LeadImport
 from automations.models import DailySnapshot
+from crm.models import Suppression
 from messaging.models import DeliveryReceipt
 from tests.automations.factories import (
     AppointmentFactory,
@@ -50,6 +51,12 @@ def theirs(other_org) -> dict:
         "invoices": InvoiceFactory(organization=other_org, lead=lead),
         "nurture-sequences": sequence,
         "enrollments": EnrollmentFactory(sequence=sequence, lead=lead),
+        "suppressions": Suppression.objects.create(
+            organization=other_org,
+            channel="sms",
+            address="+12125550123",
+            reason="manual",
+        ),
         "snapshots": DailySnapshot.objects.create(
             organization=other_org,
             date=timezone.localdate(),
@@ -89,6 +96,7 @@ READABLE = [
     "nurture-sequences",
     "enrollments",
     "snapshots",
+    "suppressions",
 ]
 # (endpoint, body around the id, field taking the id, resource whose id it takes)
 CREATES = [

@@ -85,11 +85,14 @@ def test_a_three_step_sequence_is_delivered_with_its_delays_then_completes(
     assert sent[1][1] == sent[0][1] + dt.timedelta(days=1)
     assert sent[2][1] == sent[1][1] + dt.timedelta(days=3)
     logs = CommunicationLog.objects.filter(lead=lead).order_by("created_at")
-    assert [log.body for log in logs] == [
+    # A nurture email is marketing: it ends with the lead's unsubscribe link.
+    assert [log.body.split("\n\n--\n")[0] for log in logs] == [
         "Welcome Ada!",
         "Day two",
         "See you, Ada Lovelace",
     ]
+    assert logs[2].body.split("\n\n--\n")[1].startswith("To stop these emails: ")
+    assert "\n--\n" not in logs[0].body + logs[1].body
     assert (logs[2].channel, logs[2].recipient, logs[2].subject) == (
         Channel.EMAIL,
         lead.email,

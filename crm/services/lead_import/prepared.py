@@ -3,8 +3,9 @@
 import itertools
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from crm.models import Channel
 from crm.services.lead_import.leads import ImportedLead, lead_values, row_apply
 from crm.services.lead_import.reading import Batch
 from crm.services.lead_import.rows import Row, row_fields
@@ -19,6 +20,8 @@ class Prepared:
     two rows share a key. So when the lookup finds no lead, each row of an
     independent batch is a new lead exactly as its text says, and the rows
     themselves, kept pickled, are never unpickled: the usual case of new leads.
+    `opted_out` holds, by channel, the addresses of rows saying opted out: the
+    import suppresses them.
     """
 
     rows_read: int
@@ -28,6 +31,7 @@ class Prepared:
     texts: list[str]
     independent: bool
     pickled_rows: bytes
+    opted_out: dict[str, list[str]] = field(default_factory=dict)
     created: int = 0  # how many new leads it made, once written
 
     def rows(self) -> list[Row]:
@@ -43,6 +47,12 @@ def prepared(batch: Batch, text: Callable[[tuple], str] | None) -> Prepared:
         "email": [row.emails[0] for row in rows if row.emails],
     }
     keys = {column: list(dict.fromkeys(values)) for column, values in present.items()}
+    opted_out = {
+        Channel.SMS: [phone for row in rows if row.sms_opt_out for phone in row.phones],
+        Channel.EMAIL: [
+            email for row in rows if row.email_opt_out for email in row.emails
+        ],
+    }
     texts = []
     if text:
         for row in rows:
@@ -59,4 +69,5 @@ def prepared(batch: Batch, text: Callable[[tuple], str] | None) -> Prepared:
         pickled_rows=pickle.dumps(
             list(map(row_fields, rows)), protocol=pickle.HIGHEST_PROTOCOL
         ),
+        opted_out={channel: found for channel, found in opted_out.items() if found},
     )

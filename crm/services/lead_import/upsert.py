@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from crm.models import Lead, Organization
+from crm.models import Lead, Organization, Suppression
 from crm.services.lead_bulk import (
     lead_texts_insert,
     lead_values_insert,
@@ -21,6 +21,7 @@ from crm.services.lead_import.leads import (
 from crm.services.lead_import.prepared import Prepared
 from crm.services.lead_import.report import ImportReport
 from crm.services.lead_import.rows import Row
+from crm.services.suppressions import NewSuppression, addresses_suppress
 
 _TABLE = Lead._meta.db_table
 _SPEND_AT = 1 + UPDATED_FIELDS.index("total_spend")  # in a record, after the id
@@ -42,6 +43,7 @@ def upsert_batch(
                 fields=UPDATED_FIELDS,
                 texts=batch.texts,
             )
+            _suppress_opted_out(organization, batch)
         report.created += batch.size
         batch.created = batch.size
         return
@@ -53,7 +55,7 @@ def upsert_batch(
         values = lead_values(lead)
         if values != before[lead.pk]:
             changed.append((lead.pk, *values))
-    _write(organization, created, changed)
+    _write(organization, batch, created, changed)
 
 
 def _rows_applied(
@@ -94,10 +96,12 @@ def _rows_applied(
 
 def _write(
     organization: Organization,
+    batch: Prepared,
     created: list[ImportedLead],
     changed: list[tuple],
 ) -> None:
-    """Insert the new leads and update the changed ones, in one transaction."""
+    """Insert the new leads, update the changed ones and suppress the addresses
+    of rows saying opted out, in one transaction."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             lead_texts_insert(
@@ -112,6 +116,25 @@ def _write(
                 values=[lead_values(lead) for lead in created],
             )
         lead_values_update(fields=UPDATED_FIELDS, values=changed)
+        _suppress_opted_out(organization, batch)
+
+
+def _suppress_opted_out(organization: Organization, batch: Prepared) -> None:
+    """A row saying opted out adds its addresses to the suppression list (one
+    INSERT a channel); a row saying not opted out never lifts one."""
+    addresses_suppress(
+        suppressions=[
+            NewSuppression(
+                organization_id=organization.pk,
+                channel=channel,
+                address=address,
+                reason=Suppression.Reason.IMPORT,
+                source="import",
+            )
+            for channel, addresses in batch.opted_out.items()
+            for address in dict.fromkeys(addresses)
+        ]
+    )
 
 
 def _existing_leads(
