@@ -53,3 +53,13 @@ class IsOwner(BasePermission):
     def has_permission(self, request, view) -> bool:
         membership = membership_of(request)
         return membership is not None and membership.role == Membership.Role.OWNER
+
+
+class IsOwnerToChange(IsOwner):
+    """Members read; only owners change (an organization's vendor accounts decide
+    who it sends as, and hold its secrets)."""
+
+    message = "Only the organization's owners may change this."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or super().has_permission(request, view)

@@ -4,7 +4,15 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api.views import automations, campaigns, consent, leads, messaging, segments
+from api.views import (
+    automations,
+    campaigns,
+    consent,
+    leads,
+    messaging,
+    segments,
+    vendors,
+)
 from api.views.auth import TokenView
 from api.views.operations import StatsView
 from api.views.webhooks import InboundWebhook, ReceiptsWebhook
@@ -24,6 +32,9 @@ router.register(
 router.register("enrollments", automations.EnrollmentViewSet, basename="enrollment")
 router.register("suppressions", consent.SuppressionViewSet, basename="suppression")
 router.register("snapshots", automations.DailySnapshotViewSet, basename="snapshot")
+router.register(
+    "vendor-accounts", vendors.VendorAccountViewSet, basename="vendor-account"
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

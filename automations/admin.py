@@ -8,6 +8,7 @@ table behind its chart: this app is the one that reads every other.
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from automations.dashboard import campaign_hourly
@@ -35,10 +36,13 @@ from automations.services.reminders import (
     appointment_update,
 )
 from automations.services.sequences import sequence_save
+from automations.timeline import TIMELINE_LIMIT, lead_timeline
 from campaigns.admin.campaign import CampaignAdmin
 from campaigns.models import Campaign
 from crm.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdmin
 from crm.admin_scoping import take_over as _take_over
+from crm.models import Lead
+from messaging.admin import LeadWithMessagesAdmin
 
 admin.site.index_template = "admin/automations/index.html"
 admin.site.site_header = "Campaign CRM"
@@ -55,6 +59,33 @@ class CampaignWithHourlyTableAdmin(CampaignAdmin):
     """
 
     hourly_series = staticmethod(campaign_hourly)
+
+
+class LeadWithTimelineAdmin(LeadWithMessagesAdmin):
+    """The lead page with its story: every event of the lead, newest first.
+
+    Registered here, in place of messaging's, because only this app may read
+    messages, consent and automations together.
+    """
+
+    readonly_fields = [*LeadWithMessagesAdmin.readonly_fields, "timeline"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Timeline", {"fields": ["timeline"]})]
+
+    @admin.display(description=f"Latest {TIMELINE_LIMIT} events")
+    def timeline(self, lead):
+        return render_to_string(
+            "admin/automations/lead_timeline.html",
+            {"entries": lead_timeline(lead=lead)},
+        )
+
+
+admin.site.unregister(Lead)
+admin.site.register(Lead, LeadWithTimelineAdmin)
 
 
 admin.site.unregister(Campaign)

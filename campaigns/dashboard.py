@@ -6,15 +6,17 @@ The admin renders these; every query they need is here.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db.models import F, Func, IntegerField, QuerySet
+from django.conf import settings
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChunk
 from campaigns.personalization import TemplateError, compile_template
 from campaigns.personalization import render as render_template
 from campaigns.selectors import campaign_stats
-from crm.models import Lead, Organization
+from crm.models import OPT_OUT_FIELDS, Channel, Lead, Organization, Segment
 from crm.selectors import segment_leads
 from messaging import reporting
 from messaging.models import CommunicationLog
@@ -73,6 +75,55 @@ def campaign_sample(*, campaign: Campaign) -> dict | None:
         return None
     text = render_template(compiled, lead)
     return {"lead": lead, "text": text, **message_size(text)}
+
+
+# Leads rendered to measure an audience's SMS segments: up to this many the
+# estimate is exact, past it the sample's average per message is scaled up.
+ESTIMATE_SAMPLE = 200
+
+
+def message_preview(*, template: str, lead: Lead) -> dict:
+    """The template as `lead` would get it, with its size; TemplateError if the
+    template cannot be rendered."""
+    text = render_template(compile_template(template), lead)
+    return {"lead": str(lead), "text": text, **message_size(text)}
+
+
+def _reachable(channel: str) -> Q:
+    contact = "phone" if channel == Channel.SMS else "email"
+    return ~Q(**{contact: ""}) & Q(**{OPT_OUT_FIELDS[channel]: False})
+
+
+def campaign_estimate(*, segment: Segment, channel: str, template: str) -> dict:
+    """What sending the template to the segment would take, before launch: its
+    audience, the messages (leads with a contact on the channel, not opted out),
+    SMS segments and cost at `price`, settings.SMS_PRICE_PER_SEGMENT or
+    EMAIL_PRICE_PER_MESSAGE.
+
+    Two queries: a count, and up to ESTIMATE_SAMPLE leads rendered for their
+    segments (exact up to that many messages, scaled from their average past it).
+    Suppressed addresses and frequency caps are not known until sending, so the
+    messages are an upper bound. TemplateError if the template cannot be rendered.
+    """
+    compiled = compile_template(template)
+    leads = segment_leads(segment=segment)
+    counts = leads.aggregate(
+        audience=Count("pk"), messages=Count("pk", filter=_reachable(channel))
+    )
+    messages = counts["messages"]
+    if channel != Channel.SMS:
+        price = settings.EMAIL_PRICE_PER_MESSAGE
+        cost = (price * messages).quantize(Decimal("0.01"))
+        return {**counts, "segments": None, "cost": cost, "price": price}
+    sample = list(leads.filter(_reachable(channel)).order_by("pk")[:ESTIMATE_SAMPLE])
+    measured = sum(sms_segments(render_template(compiled, lead)) for lead in sample)
+    if not sample or len(sample) >= messages:
+        segments = measured
+    else:
+        segments = round(measured * messages / len(sample))
+    price = settings.SMS_PRICE_PER_SEGMENT
+    cost = (price * segments).quantize(Decimal("0.01"))
+    return {**counts, "segments": segments, "cost": cost, "price": price}
 
 
 class JSONArrayLength(Func):

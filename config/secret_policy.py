@@ -5,6 +5,8 @@ in its docs; a deployment that kept one lets them sign webhooks (an inbound `STA
 that re-subscribes a number) or forge sessions.
 """
 
+import base64
+import hashlib
 from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +44,38 @@ OPTIONAL_SECRETS = frozenset({"TWILIO_AUTH_TOKEN"})
 HOW_TO_MAKE_ONE = (
     "python -c 'import secrets; print(secrets.token_urlsafe(50))' makes one"
 )
+
+
+def development_credentials_key(secret_key: str) -> str:
+    """A Fernet key for vendor credentials derived from SECRET_KEY: the development
+    default of VENDOR_CREDENTIALS_KEYS, which production never derives."""
+    digest = hashlib.sha256(b"vendor-credentials:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def refuse_bad_credentials_keys(keys: Iterable[str]) -> None:
+    """Raise ImproperlyConfigured if a VENDOR_CREDENTIALS_KEYS key is not a Fernet
+    key (32 bytes, url-safe base64) or is the development key of a known secret.
+
+    Unset is allowed: vendor accounts then cannot store or read credentials.
+    """
+    known = {development_credentials_key(value) for value in KNOWN_PLACEHOLDERS}
+    known.add(development_credentials_key(DEVELOPMENT_SECRET_KEY))
+    for position, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"VENDOR_CREDENTIALS_KEYS: key {position} is not a Fernet key "
+                "(32 bytes, url-safe base64): python -c 'from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())' makes one."
+            )
+        if key in known:
+            raise ImproperlyConfigured(
+                f"VENDOR_CREDENTIALS_KEYS: key {position} is a development default."
+            )
 
 
 def secret_setting_names(names: Iterable[str]) -> list[str]:

@@ -7,6 +7,8 @@ look, marketers and owners create and change, only owners delete. Django's own
 permissions still grant what they grant, for staff set up the usual way.
 """
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
@@ -39,6 +41,18 @@ def request_membership(request) -> Membership | None:
 def request_organization(request) -> Organization | None:
     membership = request_membership(request)
     return membership.organization if membership else None
+
+
+def chosen_organization(request, chosen: Any) -> Organization | None:
+    """The organization a page's own JSON calls act in: a member's own; for a
+    superuser, the one the form has chosen (an id), None if none is."""
+    if not request.user.is_superuser:
+        return request_organization(request)
+    if isinstance(chosen, str) and chosen.isdigit():
+        chosen = int(chosen)
+    if not isinstance(chosen, int) or isinstance(chosen, bool):
+        return None
+    return Organization.objects.filter(pk=chosen).first()
 
 
 def role_allows(request, right: str) -> bool:

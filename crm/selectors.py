@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import BooleanField, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from crm.models import Lead, Organization, Segment
@@ -87,3 +87,20 @@ def segment_preview(
     count = leads.count()
     sample = list(leads.order_by("pk")[:sample_size]) if count and sample_size else []
     return SegmentPreview(count=count, sample=sample)
+
+
+def leads_search(*, organization_id: int, query: str, limit: int = 10) -> list[Lead]:
+    """Up to `limit` of an organization's leads whose name, phone or email holds the
+    query (a phone typed with spaces or dashes still matches its digits)."""
+    query = query.strip()
+    if not query:
+        return []
+    matches = Q(name__icontains=query) | Q(email__icontains=query)
+    digits = "".join(char for char in query if char.isdigit())
+    if digits:
+        matches |= Q(phone__contains=digits)
+    return list(
+        Lead.objects.filter(organization_id=organization_id)
+        .filter(matches)
+        .order_by("name", "pk")[:limit]
+    )

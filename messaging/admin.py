@@ -28,6 +28,7 @@ from messaging.models import (
     Dispatch,
     InboundReply,
     LogStatus,
+    OwnDispatch,
     RetiredCounts,
 )
 from messaging.services.dispatches import COUNTERS
@@ -144,6 +145,15 @@ class RetiredCountsAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["dispatch"]
     search_fields = ["dispatch__label"]
+
+
+@admin.register(OwnDispatch)
+class OwnDispatchAdmin(ReadOnlyAdmin):
+    """The dispatches messaging sends its own messages through (HELP replies)."""
+
+    list_display = ["organization", "kind", "channel", "dispatch"]
+    list_filter = ["kind", "channel"]
+    list_select_related = ["organization", "dispatch"]
 
 
 @admin.register(CommunicationLog)

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from vendors.models import VendorAccount
 
 Channel = Literal["sms", "email"]
 ReceiptStatus = Literal["DELIVERED", "UNDELIVERED"]
@@ -22,6 +25,11 @@ class VendorUnavailable(VendorError):
     Nothing in the batch is known to have been sent; the caller retries the batch
     later, and the vendor's idempotency on send_id makes that retry safe.
     """
+
+
+class AccountUnusable(VendorError):
+    """An adapter cannot be built for a vendor account: an id or a secret it needs
+    is missing, or the adapter does not send for accounts at all."""
 
 
 class InvalidPayload(VendorError):
@@ -94,11 +102,25 @@ class VendorAdapter(abc.ABC):
     name: ClassVar[str]
     # The most messages the vendor takes in one call; send_batch splits above it.
     max_batch_size: int
+    # The vendor's limit for the whole fleet in messages per second (None: none
+    # known), and the name of the bucket counting it: an account's adapter has its
+    # account's rate and `account:<id>`, so accounts never share a bucket.
+    rate_per_second: int | None = None
+    rate_key: str = ""
     # The vendor's error codes (in a send result or a receipt) that say the address
     # must not be messaged again on that channel, each with the suppression reason
     # it stands for (crm.Suppression.Reason's values: "stop_keyword", "hard_bounce",
     # "complaint"). The pipeline suppresses the address and fails the message.
     suppressing_codes: ClassVar[Mapping[str, str]] = MappingProxyType({})
+
+    @classmethod
+    def from_account(
+        cls, account: "VendorAccount", secrets: Mapping[str, str]
+    ) -> "VendorAdapter":
+        """The adapter sending as an organization's account, given its decrypted
+        secrets: its sender and credentials, never the settings'. A vendor that
+        does not say how cannot send for an account."""
+        raise AccountUnusable(f"{cls.name} does not send as a vendor account")
 
     @property
     def receipt_delay(self) -> float:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -24,6 +25,9 @@ from vendors.base import (
 )
 from vendors.simulator_outcomes import decided, decode_receipt, decode_result
 from vendors.simulator_store import Decision, SimulatorStore, store_from_settings
+
+if TYPE_CHECKING:
+    from vendors.models import VendorAccount
 
 # Like a real bulk API; the pipeline's batches of 200 go in one call.
 MAX_BATCH_SIZE = 500
@@ -89,6 +93,13 @@ class SimulatorAdapter(VendorAdapter):
         ).encode()
         self.max_batch_size = max_batch_size
         self.clock = clock
+
+    @classmethod
+    def from_account(
+        cls, account: "VendorAccount", secrets: Mapping[str, str]
+    ) -> "SimulatorAdapter":
+        """The simulator has nothing per account: the one the settings describe."""
+        return cls()
 
     # --- Sending ------------------------------------------------------------------
 

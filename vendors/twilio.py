@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
 import requests
@@ -26,6 +27,7 @@ from vendors.base import (
     MAX_INBOUND_BODY,
     MAX_SENDER,
     MAX_VENDOR_REF,
+    AccountUnusable,
     InboundMessage,
     InvalidPayload,
     OutboundMessage,
@@ -33,6 +35,9 @@ from vendors.base import (
     SendResult,
     VendorAdapter,
 )
+
+if TYPE_CHECKING:
+    from vendors.models import VendorAccount
 
 RECEIPTS_PATH = "/api/webhooks/twilio/receipts"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -106,6 +111,32 @@ class TwilioAdapter(VendorAdapter):
         self.executor = ThreadPoolExecutor(
             max_workers=self.max_in_flight, thread_name_prefix="twilio"
         )
+
+    @classmethod
+    def from_account(
+        cls, account: "VendorAccount", secrets: Mapping[str, str]
+    ) -> "TwilioAdapter":
+        """An organization's Twilio account: its SID and auth token, and its sender
+        (a number as From, or an MG... messaging service SID), never the settings'.
+        With an API key pair, requests authenticate with the key; the auth token
+        still verifies the account's callbacks."""
+        if not account.account_id or not secrets.get("auth_token"):
+            # The constructor would fall back to the settings' account.
+            raise AccountUnusable("a Twilio account needs its account SID and token")
+        sender = account.sender
+        service = sender if sender.startswith("MG") else ""
+        adapter = cls(
+            account_sid=account.account_id,
+            auth_token=secrets["auth_token"],
+            from_number=sender if not service else None,
+            messaging_service_sid=service or None,
+        )
+        # The constructor falls back to the settings' sender: an account has one.
+        adapter.from_number = "" if service else sender
+        adapter.messaging_service_sid = service
+        if secrets.get("api_key_sid") and secrets.get("api_key_secret"):
+            adapter.session.auth = (secrets["api_key_sid"], secrets["api_key_secret"])
+        return adapter
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         return list(self.executor.map(self._send_one, messages))

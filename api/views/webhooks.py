@@ -18,7 +18,7 @@ from api.throttles import WebhookRateThrottle
 from messaging.services.inbound import inbound_handle
 from messaging.services.outbound import receipts_store_and_apply_soon
 from vendors.base import InvalidPayload, VendorAdapter
-from vendors.registry import ADAPTERS, get_adapter
+from vendors.registry import ADAPTERS, adapter_for_callback
 
 logger = structlog.get_logger(__name__)
 
@@ -37,7 +37,12 @@ def _verified_adapter(request, vendor: str) -> VendorAdapter:
     if vendor not in ADAPTERS:
         _rejected(request, vendor, reason="unknown_vendor")
         raise exceptions.NotFound(f"unknown vendor {vendor!r}")
-    adapter = get_adapter(vendor)
+    # The adapter of the account the callback names (Twilio's AccountSid), whose
+    # secret signed it; an account nobody configured is refused like a forgery.
+    adapter = adapter_for_callback(vendor, body=request.body)
+    if adapter is None:
+        _rejected(request, vendor, reason="unknown_account")
+        raise exceptions.PermissionDenied("missing, invalid or expired signature")
     if not adapter.verify_request(
         path=request.get_full_path(), body=request.body, headers=request.headers
     ):

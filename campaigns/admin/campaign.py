@@ -1,9 +1,14 @@
 """The campaign admin: the form, its columns, the page's dashboard and buttons."""
 
+import json
+import zoneinfo
+
 from django.contrib import admin, messages
-from django.http import HttpResponseNotAllowed
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns.admin.actions import CAMPAIGN_ACTIONS, changelist_action, run_action
@@ -11,17 +16,24 @@ from campaigns.admin.dashboard import dashboard_context
 from campaigns.admin.forms import CampaignAdminForm
 from campaigns.admin.test_send import test_send_view
 from campaigns.dashboard import (
+    campaign_estimate,
     campaign_hourly_from_logs,
     campaign_sample,
+    message_preview,
     message_size,
 )
 from campaigns.models import Campaign
-from campaigns.personalization import PLACEHOLDERS
+from campaigns.personalization import PLACEHOLDERS, TemplateError
 from campaigns.selectors import campaign_progress
 from campaigns.services import lifecycle
-from crm.admin_scoping import OrganizationScopedAdmin
+from crm.admin_scoping import (
+    OrganizationScopedAdmin,
+    chosen_organization,
+    request_organization,
+)
 from crm.admin_scoping import take_over as _take_over
-from crm.models import Channel
+from crm.models import Channel, Lead, Segment
+from crm.selectors import leads_search, segment_leads
 from vendors.sms import GSM7_BASIC, GSM7_EXTENSION
 
 # Statuses of an open run: messages going out, or waiting to on a resume.
@@ -97,7 +109,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
     class Media:
         css = {"all": ["campaigns/admin/campaign.css"]}
-        js = ["campaigns/admin/message_counter.js", "campaigns/admin/auto_refresh.js"]
+        js = [
+            "campaigns/admin/message_counter.js",
+            "campaigns/admin/auto_refresh.js",
+            "campaigns/admin/composer.js",
+        ]
 
     # Columns, from the campaign and its dispatch (joined): no query per row.
 
@@ -181,11 +197,38 @@ class CampaignAdmin(OrganizationScopedAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """A save the state machine refuses (the campaign was launched since the
         form was opened, or the POST was crafted) changes nothing and says why."""
+        organization = self._page_organization(request, object_id)
+        zone = _zone(organization.time_zone if organization else None)
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            # The schedule is shown and entered in the organization's time zone.
+            with timezone.override(zone):
+                response = super().changeform_view(
+                    request, object_id, form_url, extra_context
+                )
+                # A TemplateResponse renders late, after the override: render now.
+                if hasattr(response, "render"):
+                    response.render()
+                return response
         except lifecycle.CampaignStateError as error:
             self.message_user(request, str(error), messages.ERROR)
             return redirect("admin:campaigns_campaign_change", object_id)
+
+    def _page_organization(self, request, object_id):
+        """The organization whose time zone the page is in: the campaign's, else
+        the member's, else the one a superuser's new campaign is saved for; None
+        while a superuser has chosen none (the default zone)."""
+        if object_id is not None:
+            campaign = (
+                self.get_queryset(request)
+                .select_related("organization")
+                .filter(pk=object_id)
+                .first()
+            )
+            if campaign is not None:
+                return campaign.organization
+        if request.user.is_superuser:
+            return chosen_organization(request, request.POST.get("organization"))
+        return request_organization(request)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -235,6 +278,16 @@ class CampaignAdmin(OrganizationScopedAdmin):
                     dashboard_context(obj, self.hourly_series) if obj else None
                 ),
                 "campaign_actions": self._available_actions(request, obj),
+                "composer": {
+                    "search_url": reverse("admin:campaigns_campaign_lead_search"),
+                    "compose_url": reverse("admin:campaigns_campaign_compose"),
+                    "organization": obj.organization_id if obj else "",
+                },
+                "duplicate_url": (
+                    reverse("admin:campaigns_campaign_duplicate", args=[obj.pk])
+                    if obj and self.has_add_permission(request)
+                    else None
+                ),
                 "test_send_url": (
                     reverse("admin:campaigns_campaign_test_send", args=[obj.pk])
                     if obj is not None and self.has_change_permission(request, obj)
@@ -242,6 +295,13 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 ),
             }
         )
+        if "scheduled_at" in form.fields:
+            form.fields["scheduled_at"].help_text = (
+                f"In the organization's time zone, "
+                f"{timezone.get_current_timezone_name()}."
+                if obj or not request.user.is_superuser
+                else "In the time zone of the organization chosen above."
+            )
         if obj is not None and obj.status not in lifecycle.EDITABLE:
             # Once launched the page is a record: the buttons are the actions above.
             context.update(
@@ -274,12 +334,114 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 name="campaigns_campaign_act",
             ),
             path(
+                "<int:object_id>/duplicate/",
+                self.admin_site.admin_view(self.duplicate_view),
+                name="campaigns_campaign_duplicate",
+            ),
+            path(
+                "lead-search/",
+                self.admin_site.admin_view(self.lead_search_view),
+                name="campaigns_campaign_lead_search",
+            ),
+            path(
+                "compose/",
+                self.admin_site.admin_view(self.compose_view),
+                name="campaigns_campaign_compose",
+            ),
+            path(
                 "<int:object_id>/test-send/",
                 self.admin_site.admin_view(self.test_send_view),
                 name="campaigns_campaign_test_send",
             ),
             *super().get_urls(),
         ]
+
+    def duplicate_view(self, request, object_id: int):
+        """The "Duplicate" button: a new draft from this campaign, opened."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self.get_object(request, str(object_id))
+        if campaign is None or not self.has_add_permission(request):
+            return redirect("admin:campaigns_campaign_changelist")
+        copy = lifecycle.campaign_duplicate(
+            campaign_id=campaign.pk, created_by=request.user
+        )
+        self.log_addition(request, copy, f"Duplicated from campaign {campaign.pk}")
+        self.message_user(
+            request,
+            f"“{copy}” is a new draft made from “{campaign}”: check it, then launch.",
+            messages.SUCCESS,
+        )
+        return redirect("admin:campaigns_campaign_change", copy.pk)
+
+    def lead_search_view(self, request):
+        """The composer's lead search: ?q=name, phone or email (&organization=id
+        for a superuser); answers up to ten leads to preview the message for."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        organization = chosen_organization(request, request.GET.get("organization"))
+        if organization is None:
+            return _refused("choose an organization first")
+        leads = leads_search(
+            organization_id=organization.pk, query=request.GET.get("q", "")[:100]
+        )
+        return JsonResponse(
+            {"leads": [{"id": lead.pk, "label": _lead_label(lead)} for lead in leads]}
+        )
+
+    def compose_view(self, request):
+        """The composer's live preview and estimate.
+
+        POST {"organization", "segment", "channel", "template", "lead"}: answers
+        the message as the chosen lead (else the segment's first) gets it, and
+        the whole audience's messages, SMS segments and cost. A template that
+        cannot be rendered answers the reason ("error") with a 200, as the
+        composer asks at every pause in typing; a malformed request is a 400.
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return _refused("the request is not JSON")
+        if not isinstance(body, dict):
+            return _refused("the request is not a JSON object")
+        organization = chosen_organization(request, body.get("organization"))
+        if organization is None:
+            return _refused("choose an organization first")
+        segment = _one_of(Segment, organization, body.get("segment"))
+        if segment is None:
+            return _refused("choose a segment")
+        channel = body.get("channel")
+        if channel not in Channel.values:
+            return _refused("choose a channel")
+        template = body.get("template")
+        if not isinstance(template, str) or not template:
+            return _refused("write the message")
+        lead = _one_of(Lead, organization, body.get("lead"))
+        try:
+            estimate = campaign_estimate(
+                segment=segment, channel=channel, template=template
+            )
+            if lead is None:
+                lead = segment_leads(segment=segment).order_by("pk").first()
+            preview = message_preview(template=template, lead=lead) if lead else None
+        except TemplateError as error:
+            # The message as drafted, refused: an answer, not a bad request.
+            return _refused(str(error), status=200)
+        return JsonResponse(
+            {
+                "preview": preview,
+                "estimate": {
+                    **estimate,
+                    "cost": str(estimate["cost"]),
+                    "price": str(estimate["price"]),
+                },
+                "channel": channel,
+            }
+        )
 
     def test_send_view(self, request, object_id: int):
         """The "Test send" button's page (campaigns.admin.test_send)."""
@@ -298,3 +460,28 @@ class CampaignAdmin(OrganizationScopedAdmin):
             return redirect("admin:campaigns_campaign_changelist")
         run_action(self, request, name, [campaign])
         return redirect("admin:campaigns_campaign_change", campaign.pk)
+
+
+def _refused(reason: str, *, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
+
+
+def _lead_label(lead: Lead) -> str:
+    contact = " · ".join(part for part in (lead.phone, lead.email) if part)
+    return f"{lead} ({contact})" if contact else str(lead)
+
+
+def _one_of(model, organization, pk):
+    """The organization's row of that id, None if the id is not one of them."""
+    if isinstance(pk, str) and pk.isdigit():
+        pk = int(pk)
+    if not isinstance(pk, int) or isinstance(pk, bool):
+        return None
+    return model.objects.filter(organization=organization, pk=pk).first()
+
+
+def _zone(name: str | None):
+    try:
+        return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return timezone.get_default_timezone()

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from campaigns.models import Campaign
 from campaigns.personalization import PLACEHOLDERS
 from campaigns.services import lifecycle
+from crm.models import Segment
 
 PLACEHOLDER_HELP = "Placeholders: " + "; ".join(
     f"{{{{{name}}}}} = {meaning}" for name, meaning in PLACEHOLDERS.items()
@@ -34,6 +35,11 @@ class CampaignAdminForm(forms.ModelForm):
         }
         help_texts = {"template": PLACEHOLDER_HELP}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "segment" in self.fields:
+            self.fields["segment"].label_from_instance = segment_choice_label
+
     def clean(self):
         cleaned = super().clean()
         segment = cleaned.get("segment")
@@ -56,3 +62,11 @@ class CampaignAdminForm(forms.ModelForm):
             for field, problems in error.message_dict.items():
                 self.add_error(field if field in self.fields else None, problems)
         return cleaned
+
+
+def segment_choice_label(segment: Segment) -> str:
+    """A segment in the picker with its audience, as last counted (on save)."""
+    if segment.audience_size is None:
+        return f"{segment.name} (not counted yet)"
+    leads = "lead" if segment.audience_size == 1 else "leads"
+    return f"{segment.name} ({segment.audience_size:,} {leads})"

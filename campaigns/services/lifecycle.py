@@ -136,6 +136,25 @@ def campaign_create(
     )
 
 
+def campaign_duplicate(*, campaign_id: int, created_by=None) -> Campaign:
+    """A new draft with another campaign's message, segment and channel, in any
+    status: the way to send again, or to start from what worked. Not scheduled;
+    the copy's name says whose copy it is."""
+    original = Campaign.objects.get(pk=campaign_id)
+    name = f"{original.name} (copy)"[: Campaign._meta.get_field("name").max_length]
+    return Campaign.objects.create(
+        organization_id=original.organization_id,
+        name=name,
+        channel=original.channel,
+        segment_id=original.segment_id,
+        template=original.template,
+        subject=original.subject,
+        chunk_size=original.chunk_size,
+        created_by=created_by,
+        status=Campaign.Status.DRAFT,
+    )
+
+
 def campaign_update(
     *,
     campaign_id: int,

@@ -5,6 +5,7 @@ With nothing set, the project runs on a SQLite file and an in-process Celery wor
 and Redis (or RabbitMQ) as separate web, worker and beat processes.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -258,6 +259,10 @@ CAMPAIGN_CHUNK_SIZE_TIERS = [(50, 50), (500, 100), (5000, 150)]
 CAMPAIGN_CHUNK_SIZE_LARGEST = env_int("CAMPAIGN_CHUNK_SIZE_LARGEST", 200)
 CAMPAIGN_CHUNK_SIZE_MAX = env_int("CAMPAIGN_CHUNK_SIZE_MAX", 200)
 MESSAGING_MAX_ATTEMPTS = env_int("MESSAGING_MAX_ATTEMPTS", 3)
+# What the composer's estimate prices a send at, before launch; the defaults are the
+# simulator's prices (vendors/simulator_outcomes.py).
+SMS_PRICE_PER_SEGMENT = Decimal(env_str("SMS_PRICE_PER_SEGMENT", "0.0079"))
+EMAIL_PRICE_PER_MESSAGE = Decimal(env_str("EMAIL_PRICE_PER_MESSAGE", "0.001"))
 MESSAGING_RETRY_BASE_SECONDS = env_float("MESSAGING_RETRY_BASE_SECONDS", 30.0)
 MESSAGING_RETRY_MAX_SECONDS = env_float("MESSAGING_RETRY_MAX_SECONDS", 1800.0)
 MESSAGING_STUCK_AFTER_SECONDS = env_int("MESSAGING_STUCK_AFTER_SECONDS", 600)
@@ -301,6 +306,12 @@ SIMULATOR_WEBHOOK_SECRET = env_str(
     "SIMULATOR_WEBHOOK_SECRET", secret_policy.DEVELOPMENT_WEBHOOK_SECRET
 )
 SIMULATOR_REDIS_URL = env_str("SIMULATOR_REDIS_URL", "")
+# Fernet keys of vendor accounts' credentials (vendors.credentials), comma-separated:
+# the first encrypts, all decrypt. Development derives one from SECRET_KEY.
+VENDOR_CREDENTIALS_KEYS = env_list(
+    "VENDOR_CREDENTIALS_KEYS",
+    [secret_policy.development_credentials_key(SECRET_KEY)],
+)
 # Twilio (vendors.twilio): callbacks are refused until TWILIO_AUTH_TOKEN is set.
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")

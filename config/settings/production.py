@@ -1,7 +1,11 @@
 """Production settings: the base settings hardened, and refusing to start insecurely."""
 
-from config.env import env_bool, env_int, env_str
-from config.secret_policy import refuse_development_secrets, secret_setting_names
+from config.env import env_bool, env_int, env_list, env_str
+from config.secret_policy import (
+    refuse_bad_credentials_keys,
+    refuse_development_secrets,
+    secret_setting_names,
+)
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     CACHE_URL,
@@ -17,6 +21,9 @@ SECRET_KEY = env_str("SECRET_KEY")
 refuse_development_secrets(
     {name: globals()[name] for name in secret_setting_names(list(globals()))}
 )
+# Vendor credentials' keys: no development default; unset, accounts store none.
+VENDOR_CREDENTIALS_KEYS = env_list("VENDOR_CREDENTIALS_KEYS", [])
+refuse_bad_credentials_keys(VENDOR_CREDENTIALS_KEYS)
 
 # Throttles must count across every web process: a shared cache unless one is named.
 if not CACHE_URL:

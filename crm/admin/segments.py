@@ -1,12 +1,15 @@
-"""Segments in the admin: rules checked as typed, the audience previewed unsaved."""
+"""Segments in the admin: rules built in rows or typed as JSON, checked as they
+change, the audience counted and sampled unsaved."""
 
 import json
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed, JsonResponse
+from django.urls import path, reverse
 
-from crm.admin_scoping import OrganizationScopedAdmin, take_over
+from crm.admin_scoping import OrganizationScopedAdmin, chosen_organization, take_over
 from crm.models import Segment
 from crm.rules import RuleError, rule_catalog, validate_rules
 from crm.selectors import segment_preview
@@ -92,9 +95,68 @@ class SegmentAdmin(OrganizationScopedAdmin):
         form.previewing = request.method == "POST" and "_preview" in request.POST
         return form
 
+    class Media:
+        css = {"all": ["crm/admin/segment_builder.css"]}
+        js = ["crm/admin/segment_builder.js"]
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "rule_catalog": rule_catalog()}
+        extra_context = {
+            **(extra_context or {}),
+            "rule_catalog": rule_catalog(),
+            "audience_url": reverse("admin:crm_segment_audience"),
+        }
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "audience/",
+                self.admin_site.admin_view(self.audience_view),
+                name="crm_segment_audience",
+            ),
+            *super().get_urls(),
+        ]
+
+    def audience_view(self, request):
+        """The builder's live check: POST {"organization": id, "rules": tree}.
+
+        Answers the audience's count and a sample, or the path of the node the
+        rules fail at and why ("error"), which the builder marks on that row. Rules
+        refused are an answer (200): the builder asks at every pause in typing, and
+        a half-typed rule is no bad request. A malformed request is a 400.
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return _refused("", "the request is not JSON")
+        if not isinstance(body, dict) or "rules" not in body:
+            return _refused("", 'the request needs "rules"')
+        organization = chosen_organization(request, body.get("organization"))
+        if organization is None:
+            return _refused("organization", "choose an organization first")
+        try:
+            preview = segment_preview(organization=organization, rules=body["rules"])
+        except RuleError as error:
+            # The rules as drafted, refused: an answer, not a bad request.
+            return _refused(error.path, error.reason, status=200)
+        return JsonResponse(
+            {
+                "count": preview.count,
+                "sample": [
+                    {
+                        "name": str(lead),
+                        "phone": lead.phone,
+                        "email": lead.email,
+                        "url": reverse("admin:crm_lead_change", args=[lead.pk]),
+                    }
+                    for lead in preview.sample
+                ],
+            }
+        )
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -113,3 +175,7 @@ class SegmentAdmin(OrganizationScopedAdmin):
             rules=data["rules"],
         )
         take_over(obj, segment)
+
+
+def _refused(path: str, reason: str, *, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": {"path": path, "reason": reason}}, status=status)

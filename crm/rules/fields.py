@@ -110,12 +110,18 @@ ATTRIBUTE_FIELD = FieldSpec(
 
 
 def rule_catalog() -> list[dict[str, Any]]:
-    """The whitelist as JSON-ready data, for the admin and the API to show."""
+    """The whitelist as JSON-ready data, for the admin and the API to show.
+
+    `inputs` names, per op, the kind of value input a form offers (number, text,
+    boolean, date or scalar); for ``in`` it is a list's items', for ``between``
+    each bound's.
+    """
     return [
         {
             "field": spec.name,
             "description": spec.description,
             "ops": {op: spec.describe(op) for op in spec.ops},
+            "inputs": {op: value_type.kind for op, value_type in spec.ops.items()},
         }
         for spec in [*FIELDS.values(), ATTRIBUTE_FIELD]
     ]

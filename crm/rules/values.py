@@ -22,11 +22,13 @@ class BadValue(ValueError):
 
 @dataclass(frozen=True)
 class ValueType:
-    """What one op of one field takes: a description for people and a parser."""
+    """What one op of one field takes: a description for people, a parser, and the
+    kind of input a form offers for it (number, text, boolean, date or scalar)."""
 
     description: str
     plural: str
     parse: Callable[[Any], Any]
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -143,23 +145,31 @@ def _moment(value: str, tz: tzinfo) -> Moment:
     return Moment(start=instant)
 
 
-NUMBER = ValueType("a number", "numbers", _parse_number)
-WHOLE_NUMBER = ValueType("a whole number", "whole numbers", _parse_whole_number)
-JSON_NUMBER = ValueType("a number", "numbers", _parse_json_number)
-TEXT = ValueType("a string", "strings", _parse_text)
-NON_EMPTY_TEXT = ValueType(
-    "a non-empty string", "non-empty strings", _parse_non_empty_text
+NUMBER = ValueType("a number", "numbers", _parse_number, "number")
+WHOLE_NUMBER = ValueType(
+    "a whole number", "whole numbers", _parse_whole_number, "number"
 )
-BOOLEAN = ValueType("true or false", "booleans", _parse_boolean)
+JSON_NUMBER = ValueType("a number", "numbers", _parse_json_number, "number")
+TEXT = ValueType("a string", "strings", _parse_text, "text")
+NON_EMPTY_TEXT = ValueType(
+    "a non-empty string", "non-empty strings", _parse_non_empty_text, "text"
+)
+BOOLEAN = ValueType("true or false", "booleans", _parse_boolean, "boolean")
 JSON_SCALAR = ValueType(
-    "a string, number or boolean", "strings, numbers or booleans", _parse_json_scalar
+    "a string, number or boolean",
+    "strings, numbers or booleans",
+    _parse_json_scalar,
+    "scalar",
 )
 MOMENT = ValueType(
     "an ISO date (2024-05-01) or date-time (2024-05-01T09:30:00+02:00)",
     "ISO dates or date-times",
     _parse_moment,
+    "date",
 )
-DAYS = ValueType(f"a whole number of days from 1 to {MAX_DAYS}", "days", _parse_days)
+DAYS = ValueType(
+    f"a whole number of days from 1 to {MAX_DAYS}", "days", _parse_days, "number"
+)
 
 
 def utf8_shown(text: str) -> str:

@@ -23,7 +23,7 @@ from messaging.sql import (
     update_from_rows,
 )
 from vendors.base import Receipt, VendorAdapter
-from vendors.registry import get_adapter
+from vendors.registry import receipt_sources
 
 # Receipts applied per transaction: one read of receipts, one of logs, three writes.
 # As many as one expand task sends (EXPAND_BATCH_CHUNKS of 200 leads), so polls keep
@@ -266,19 +266,26 @@ def _receipts_insert(rows: list[tuple]) -> list[tuple[bool]]:
 def receipts_poll(
     *, adapter: VendorAdapter | None = None, limit: int = RECEIPT_BATCH_SIZE
 ) -> ReceiptOutcome:
-    """Take the receipts a queue-delivering vendor has ready, store and apply them."""
-    adapter = adapter or get_adapter()
-    fetched = adapter.fetch_receipts(limit=limit)
-    applied = receipts_apply(vendor=adapter.name, receipts=fetched)
+    """Take the receipts queue-delivering vendors have ready, store and apply them.
+
+    Without an adapter, every vendor that sends for someone is asked: the default
+    and those of the organizations' accounts (vendors.registry.receipt_sources).
+    """
+    sources = [adapter] if adapter is not None else receipt_sources()
+    applied = [
+        receipts_apply(vendor=source.name, receipts=source.fetch_receipts(limit=limit))
+        for source in sources
+    ]
     # Receipts stored earlier and still unapplied (webhooks, early arrivals).
     outcome = receipts_process(limit=limit)
-    outcome.stored = applied.stored
-    outcome.processed += applied.processed
-    outcome.delivered += applied.delivered
-    outcome.undelivered += applied.undelivered
-    outcome.ignored += applied.ignored
-    outcome.waiting += applied.waiting
-    outcome.finished_dispatches += applied.finished_dispatches
+    for one in applied:
+        outcome.stored += one.stored
+        outcome.processed += one.processed
+        outcome.delivered += one.delivered
+        outcome.undelivered += one.undelivered
+        outcome.ignored += one.ignored
+        outcome.waiting += one.waiting
+        outcome.finished_dispatches += one.finished_dispatches
     return outcome
 
 

@@ -19,6 +19,7 @@ from config.enqueue import enqueue
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
 from crm.models import Channel
 from crm.services.unsubscribe import unsubscribe_headers
+from messaging.adapters import dispatch_adapter
 from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services import sending_rules
@@ -32,7 +33,6 @@ from messaging.services.logs import NewLog
 from messaging.services.suppressing import logs_suppress_recipients
 from messaging.sql import by_key_plan, update_from_rows
 from vendors.base import OutboundMessage, SendResult, VendorAdapter, VendorUnavailable
-from vendors.registry import get_adapter
 
 logger = structlog.get_logger(__name__)
 
@@ -223,7 +223,7 @@ def _send_claimed(
 ) -> SendOutcome:
     if not claimed:
         return SendOutcome()
-    adapter = adapter or get_adapter()
+    adapter = adapter or dispatch_adapter(dispatch_id)
     headers = _list_unsubscribe(dispatch_id, claimed)
     messages = [
         OutboundMessage(
@@ -378,10 +378,11 @@ def logs_record_results(
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
-        code_of = {row[0]: row[5] for row in rows}
-        logs_suppress_recipients(
-            failures=[(pk, vendor, code_of[pk]) for pk in failed_ids]
-        )
+        if failed_ids:
+            code_of = {row[0]: row[5] for row in rows}
+            logs_suppress_recipients(
+                failures=[(pk, vendor, code_of[pk]) for pk in failed_ids]
+            )
         cancelled_ids = [pk for pk in recorded if status_of[pk] == "cancelled"]
         sent_set = set(sent_ids)
         cost = sum((row[4] for row in rows if row[0] in sent_set), Decimal("0"))

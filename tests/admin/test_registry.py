@@ -10,7 +10,7 @@ from tests.crm.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
 
-PRODUCT_APPS = ["crm", "campaigns", "messaging", "automations"]
+PRODUCT_APPS = ["crm", "campaigns", "messaging", "automations", "vendors"]
 
 
 @pytest.mark.parametrize("app_label", PRODUCT_APPS)

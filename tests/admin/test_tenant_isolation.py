@@ -35,6 +35,7 @@ from tests.crm.factories import (
 )
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from tests.support.campaigns import launched_campaign
+from tests.vendors.factories import VendorAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +151,7 @@ def seed(organization, *, prefix: str, phone: str) -> dict:
         lifted_by=f"{prefix} owner",
         reason=f"{prefix} asked",
     )
+    account = VendorAccountFactory(organization=organization, sender=phone)
     rows = [
         suppression,
         lift,
@@ -171,6 +173,7 @@ def seed(organization, *, prefix: str, phone: str) -> dict:
         automation,
         snapshot,
         hourly,
+        account,
     ]
     return {type(row): row for row in rows}
 

@@ -23,6 +23,7 @@ from tests.automations.factories import (
 from tests.campaigns.factories import CampaignFactory
 from tests.crm.factories import LeadFactory
 from tests.messaging.factories import CommunicationLogFactory
+from tests.vendors.factories import VendorAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +63,7 @@ def theirs(other_org) -> dict:
             date=timezone.localdate(),
             computed_at=timezone.now(),
         ),
+        "vendor-accounts": VendorAccountFactory(organization=other_org),
     }
 
 
@@ -96,6 +98,7 @@ READABLE = [
     "nurture-sequences",
     "enrollments",
     "snapshots",
+    "vendor-accounts",
     "suppressions",
 ]
 # (endpoint, body around the id, field taking the id, resource whose id it takes)

@@ -16,8 +16,8 @@ from tests.crm.factories import LeadFactory, OrganizationFactory
 from tests.messaging.factories import CommunicationLogFactory, DispatchFactory
 from tests.support.messaging import assert_counters_match_logs
 from tests.support.twilio import PUBLIC_URL, adapter_for
+from tests.vendors.factories import VendorAccountFactory
 from vendors.base import OutboundMessage
-from vendors.models import VendorAccount
 from vendors.registry import reset_adapters
 from vendors.twilio import twilio_signature
 from vendors.twilio_fake import TwilioFake
@@ -46,13 +46,17 @@ def fake(settings) -> Iterator[TwilioFake]:
 
 
 @pytest.fixture
-def two_orgs():
-    """Two organizations with their own Twilio numbers and a lead at one phone."""
+def two_orgs(fake):
+    """Two organizations with their own Twilio numbers (on the fake's account, so
+    their messages go to the fake) and a lead at one phone."""
     orgs = []
     for number in (NUMBER_A, NUMBER_B):
         organization = OrganizationFactory(help_text="Help at example.com/help.")
-        VendorAccount.objects.create(
-            organization=organization, channel="sms", vendor="twilio", sender=number
+        VendorAccountFactory(
+            organization=organization,
+            sender=number,
+            account_id=fake.account_sid,
+            secrets={"auth_token": fake.auth_token},
         )
         orgs.append(
             (organization, LeadFactory(organization=organization, phones=[PERSON]))

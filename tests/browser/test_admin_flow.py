@@ -7,65 +7,20 @@ it without downloading a browser of its own. A missing chromium fails the test:
 CI installs it, so a skip would hide a broken setup.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connections
 
 from campaigns.models import Campaign
 from crm.models import Membership
 from messaging.services.dispatches import dispatch_count_logs
+from tests.browser.conftest import OUTPUT_DIR, PASSWORD
 from tests.crm.factories import LeadFactory, MembershipFactory, UserFactory
 from tests.support.workers import beat_duties, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-OUTPUT_DIR = Path(settings.BASE_DIR) / "test-output"
-PASSWORD = "correct-horse-battery"
 LEADS = 30
-TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    """A Chromium page whose console errors and page errors are collected."""
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes in between are still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    assert os.path.exists(CHROMIUM), (
-        f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)"
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.console_errors = []
-        page.on(
-            "console",
-            lambda message: (
-                page.console_errors.append(f"{page.url}: {message.text}")
-                if message.type == "error"
-                else None
-            ),
-        )
-        page.on(
-            "pageerror",
-            lambda error: page.console_errors.append(f"{page.url}: {error}"),
-        )
-        yield page
-        browser.close()
-        # Under Playwright's sync API the test ran in a greenlet with a context of its
-        # own, hence database connections of its own: close them here, or the test
-        # database cannot be dropped at the end of the session.
-        connections.close_all()
 
 
 def test_a_marketer_segments_writes_launches_and_watches_a_campaign(
@@ -104,7 +59,7 @@ def test_a_marketer_segments_writes_launches_and_watches_a_campaign(
     page.goto(f"{admin}campaigns/campaign/add/")
     page.fill("#id_name", "Spring sale")
     page.select_option("#id_channel", "sms")
-    page.select_option("#id_segment", label="Everyone")
+    page.select_option("#id_segment", label=f"Everyone ({LEADS} leads)")
     bad = "Hi {{nmae}}, spring sale: 10% off!"
     page.fill("#id_template", bad)
     assert page.inner_text(".counter-characters") == str(len(bad))

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from django.conf import settings
 
-from config.secret_policy import secret_setting_names
+from config.secret_policy import (
+    DEVELOPMENT_SECRET_KEY,
+    development_credentials_key,
+    secret_setting_names,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +67,17 @@ def test_production_starts_with_secrets_of_its_own():
     assert result.returncode == 0, result.stderr
 
 
+def test_production_starts_with_keys_of_its_own_for_vendor_credentials():
+    # given two real Fernet keys, the new one first
+    keys = ",".join(Fernet.generate_key().decode() for _ in range(2))
+
+    # when production settings load
+    result = start_production(VENDOR_CREDENTIALS_KEYS=keys, **real_secrets())
+
+    # then they do
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "reason"),
     [
@@ -83,6 +99,12 @@ def test_production_starts_with_secrets_of_its_own():
         ("SIMULATOR_WEBHOOK_SECRET", secrets.token_hex(8), "shorter than 32"),
         ("TWILIO_AUTH_TOKEN", "change-me", "documented example"),
         ("TWILIO_AUTH_TOKEN", secrets.token_hex(8), "shorter than 32"),
+        ("VENDOR_CREDENTIALS_KEYS", "not-a-fernet-key", "is not a Fernet key"),
+        (
+            "VENDOR_CREDENTIALS_KEYS",
+            development_credentials_key(DEVELOPMENT_SECRET_KEY),
+            "development default",
+        ),
     ],
 )
 def test_production_refuses_a_development_or_placeholder_secret(

@@ -3,11 +3,13 @@ to: STOP, START and HELP act there alone, and a STOP is a suppression a late or
 replayed START never undoes."""
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
-from crm.models import Suppression
+from crm.models import Suppression, SuppressionLift
 from crm.services.suppressions import address_suppress
 from messaging.models import CommunicationLog, InboundReply, LogStatus
 from messaging.services.inbound import help_reply_text, inbound_handle
@@ -150,6 +152,12 @@ def test_a_start_later_than_the_stop_lifts_what_the_stop_made(two_orgs):
     assert suppressed(a) == set()
     lead_a.refresh_from_db()
     assert not lead_a.sms_opt_out
+    lift = SuppressionLift.objects.get()
+    assert (lift.organization_id, lift.suppression_reason, lift.lifted_by) == (
+        a.pk,
+        "stop_keyword",
+        "START",
+    )
 
 
 @pytest.mark.parametrize("order", ["stop_first", "start_first"])
@@ -319,3 +327,61 @@ def test_the_simulators_inbound_callback_carries_the_recipient():
     [read] = parse_inbound(json.dumps(inbound_payload([sent])).encode())
 
     assert (read.to, read.sender, read.message_id) == (NUMBER_A, PERSON, "m1")
+
+
+def test_help_from_someone_with_no_lead_is_answered_to_their_number():
+    organization = OrganizationFactory(name="Acme", help_text="See acme.example.")
+    account(organization, NUMBER_A)
+
+    inbound_handle(messages=[reply("HELP", NUMBER_A)])
+
+    log = CommunicationLog.objects.get()
+    assert (log.lead_id, log.recipient, log.status) == (None, PERSON, "pending")
+    assert log.body == "Acme: See acme.example. Reply STOP to opt out."
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("last", ["STOP", "START"])
+def test_stops_and_starts_arriving_together_end_as_the_latest_says(last):
+    # given a person who sends alternating STOPs and STARTs
+    organization = OrganizationFactory()
+    account(organization, NUMBER_A)
+    lead = LeadFactory(organization=organization, phones=[PERSON])
+    other = "START" if last == "STOP" else "STOP"
+    now = datetime.now(UTC)
+    words = [
+        reply(
+            last if index % 2 else other,
+            NUMBER_A,
+            at=now + timedelta(seconds=index),
+            message_id=f"SM{index}",
+        )
+        for index in range(40)
+    ]
+    ready = threading.Barrier(4)
+
+    # when four workers apply them at once, each in its own order
+    def worker(mine: list[InboundMessage]) -> None:
+        ready.wait()
+        try:
+            for message in mine:
+                inbound_handle(messages=[message], vendor="simulator")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=worker, args=(words[start::4][:: 1 - 2 * (start % 2)],))
+        for start in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # then the latest word stands
+    lead.refresh_from_db()
+    assert lead.sms_opt_out == (last == "STOP")
+    assert suppressed(organization) == (
+        {(PERSON, "stop_keyword")} if last == "STOP" else set()
+    )
+    assert InboundReply.objects.count() == 40
