@@ -327,8 +327,8 @@ class LeadWithMessagesAdmin(LeadAdmin):
 
     @admin.display(description="Why not messaged lately")
     def held_back(self, lead):
-        """Its suppressions, and its latest messages the sending rules skipped or
-        deferred (reporting.lead_held_back: two queries)."""
+        """Its latest messages the sending rules skipped or deferred
+        (reporting.lead_held_back: one query)."""
         if lead.pk is None:
             return "-"
         found = reporting.lead_held_back(
@@ -336,36 +336,27 @@ class LeadWithMessagesAdmin(LeadAdmin):
         )
         lines = [
             format_html(
-                "Suppressed on {} since {} ({})",
-                suppression.get_channel_display(),
-                date_format(
-                    timezone.localtime(suppression.created_at), "DATETIME_FORMAT"
-                ),
-                suppression.get_reason_display(),
-            )
-            for suppression in found["suppressions"]
-        ]
-        lines += [
-            format_html(
-                "{} message of {} not sent: {}",
+                "{} message of {} ({}) not sent: {}",
                 log.get_channel_display(),
                 date_format(timezone.localtime(log.created_at), "DATETIME_FORMAT"),
+                log.dispatch,
                 reporting.HELD_BACK_REASONS[log.skip_reason],
             )
             for log in found["skipped"]
         ]
         lines += [
             format_html(
-                "{} message deferred until {} (quiet hours)",
+                "{} message ({}) deferred until {}",
                 log.get_channel_display(),
+                log.dispatch,
                 date_format(timezone.localtime(log.next_attempt_at), "DATETIME_FORMAT"),
             )
             for log in found["deferred"]
         ]
         if not lines:
             return (
-                "Nothing held back: not suppressed, and none of its latest "
-                "messages was capped, suppressed or deferred."
+                "Nothing held back: none of its latest messages was capped,"
+                " suppressed, opted out or deferred."
             )
         return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 

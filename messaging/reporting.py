@@ -12,7 +12,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from crm.models import Lead, Suppression
+from crm.models import Lead
 from messaging.models import CommunicationLog, LogStatus
 from messaging.services.sending_rules import FREQUENCY_CAP, SUPPRESSED
 
@@ -177,17 +177,9 @@ HELD_BACK_REASONS = {
 
 
 def lead_held_back(*, lead: Lead, now: datetime, latest: int = 20) -> dict:
-    """Why the lead was not messaged lately: the suppressions of its address on
-    each channel (reason and since when), and among its `latest` messages those
-    skipped by a sending rule or deferred (until when). Two queries."""
-    addresses = Q(channel="sms", address=lead.phone.strip()) | Q(
-        channel="email", address=lead.email.strip().lower()
-    )
-    suppressions = list(
-        Suppression.objects.filter(addresses, organization_id=lead.organization_id)
-        .exclude(address="")
-        .order_by("channel")
-    )
+    """Why the lead was not messaged lately: among its `latest` messages, those
+    skipped by a sending rule and those deferred (until when). One query; its
+    suppressed addresses are on its page already (crm.admin)."""
     logs = list(
         CommunicationLog.objects.filter(lead=lead)
         .select_related("dispatch")
@@ -205,4 +197,4 @@ def lead_held_back(*, lead: Lead, now: datetime, latest: int = 20) -> dict:
         and log.next_attempt_at is not None
         and log.next_attempt_at > now
     ]
-    return {"suppressions": suppressions, "skipped": skipped, "deferred": deferred}
+    return {"skipped": skipped, "deferred": deferred}

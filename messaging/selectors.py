@@ -41,12 +41,11 @@ def leads_marketing_counts(
     lead_ids: Iterable[int],
     channel: str,
     since: datetime,
-    excluding_dispatch_id: int,
 ) -> dict[int, int]:
     """Lead id -> marketing messages on `channel` created for it since `since` that
     went or will go out (the frequency cap's count): one query, by the lead's
     created index. Skipped, cancelled and never-accepted failed messages do not
-    count; nor do the messages of the dispatch being created."""
+    count."""
     ids = list(lead_ids)
     if not ids:
         return {}
@@ -57,7 +56,6 @@ def leads_marketing_counts(
             channel=channel,
             dispatch__transactional=False,
         )
-        .exclude(dispatch_id=excluding_dispatch_id)
         .exclude(status__in=(LogStatus.SKIPPED, LogStatus.CANCELLED))
         .exclude(status=LogStatus.FAILED, sent_at__isnull=True)
         .values_list("lead_id")

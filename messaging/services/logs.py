@@ -121,7 +121,6 @@ def logs_create(
         if rules is not None:
             logs = sending_rules.messages_apply_rules(
                 rules=rules,
-                dispatch_id=dispatch_id,
                 channel=channel,
                 logs=logs,
                 zones=held,

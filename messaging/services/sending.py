@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.enqueue import enqueue
 from config.metrics import VENDOR_ERRORS, VENDOR_REQUEST_SECONDS
 from crm.models import Channel
 from crm.services.unsubscribe import unsubscribe_headers
@@ -23,6 +24,7 @@ from messaging.backoff import next_attempt_at
 from messaging.models import CommunicationLog, Dispatch, LogStatus
 from messaging.services import sending_rules
 from messaging.services.dispatches import (
+    FINISH_DISPATCH_TASK,
     dispatch_attempts_add,
     dispatch_counters_add,
     dispatch_finish_if_done,
@@ -154,8 +156,9 @@ def logs_claim(
 def _claims_hold_back(
     *, dispatch_id: int, verdict: sending_rules.ClaimVerdict, now: datetime
 ) -> None:
-    """Skip the due logs the rules forbid (counted pending -> skipped) and move the
-    ones they defer to their window's opening; the logs are locked by the claim."""
+    """Skip the due logs the rules forbid (counted pending -> skipped; the dispatch
+    checked for its end after commit) and move the ones they defer to their
+    window's opening; the logs are locked by the claim."""
     skipped = update_from_rows(
         table=_LOG_TABLE,
         columns=[("id", "bigint"), ("reason", "varchar(64)")],
@@ -171,6 +174,8 @@ def _claims_hold_back(
         dispatch_counters_add(
             dispatch_id=dispatch_id, pending=-len(skipped), skipped=len(skipped)
         )
+        # They may have been the last: no send or receipt would check then.
+        enqueue(FINISH_DISPATCH_TASK, dispatch_id)
     update_from_rows(
         table=_LOG_TABLE,
         columns=[("id", "bigint"), ("due", "timestamp with time zone")],

@@ -176,7 +176,6 @@ class _Openings:
 def messages_apply_rules(
     *,
     rules: SendingRules,
-    dispatch_id: int,
     channel: str,
     logs: Sequence["NewLog"],
     zones: dict[int, str],
@@ -185,10 +184,11 @@ def messages_apply_rules(
     """The logs to create, each sendable one checked against the rules.
 
     A suppressed recipient's message is skipped (`suppressed`); a marketing
-    message over its lead's frequency cap is skipped (`frequency_cap`), the batch's
-    own messages counting too; one outside its recipient's window is deferred to
-    the window's next opening (`not_before`). `zones` holds the leads' own time
-    zones by lead id.
+    message over its lead's frequency cap is skipped (`frequency_cap`), the
+    batch's own messages and the dispatch's earlier ones (a sequence's steps)
+    counting too (a message created again, its log existing, is not written
+    anyway); one outside its recipient's window is deferred to the window's next
+    opening (`not_before`). `zones` holds the leads' own time zones by lead id.
     """
     sendable = [log for log in logs if not log.skip_reason]
     if not sendable or rules.answers:
@@ -204,7 +204,6 @@ def messages_apply_rules(
             lead_ids={log.lead_id for log in sendable} - {None},
             channel=channel,
             since=now - timedelta(days=rules.cap_days),
-            excluding_dispatch_id=dispatch_id,
         )
     openings = _Openings(rules, now)
     checked = []

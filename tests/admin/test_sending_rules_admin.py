@@ -86,6 +86,14 @@ def test_the_lead_page_says_why_the_lead_was_not_messaged(member_client, organiz
     CommunicationLogFactory(
         dispatch=campaign.dispatch,
         lead=lead,
+        dedupe_key="stopped",
+        status=LogStatus.SKIPPED,
+        skip_reason="suppressed",
+        next_attempt_at=None,
+    )
+    CommunicationLogFactory(
+        dispatch=campaign.dispatch,
+        lead=lead,
         dedupe_key="later",
         next_attempt_at=timezone.now() + LATER,
     )
@@ -94,8 +102,9 @@ def test_the_lead_page_says_why_the_lead_was_not_messaged(member_client, organiz
 
     page = response.content.decode()
     assert "Why not messaged lately" in page
-    assert "Suppressed on SMS since" in page and "Replied STOP" in page
+    assert "Replied STOP" in page  # its suppressed address, and why
     assert "not sent: over the frequency cap" in page
+    assert "not sent: suppressed" in page
     assert "deferred until" in page
 
 

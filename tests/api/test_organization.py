@@ -6,11 +6,29 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from crm.models import Membership
+from crm.models import Membership, Organization
 from tests.crm.factories import MembershipFactory
 from vendors.models import VendorAccount
 
 pytestmark = pytest.mark.django_db
+
+RULES = (
+    "quiet_hours_enabled",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "transactional_night_start",
+    "transactional_night_end",
+)
+
+
+@pytest.fixture(autouse=True)
+def default_rules(org):
+    """The organization with the model's default sending rules: the suite's
+    factory switches quiet hours and the night off so that tests run at any hour."""
+    Organization.objects.filter(pk=org.pk).update(
+        **{name: Organization._meta.get_field(name).default for name in RULES}
+    )
+    org.refresh_from_db()
 
 
 @pytest.fixture

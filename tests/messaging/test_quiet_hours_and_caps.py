@@ -279,9 +279,9 @@ def test_the_frequency_cap_is_off_by_default():
     )
 
 
-def test_the_messages_of_one_batch_count_against_the_cap():
+def test_a_sequences_earlier_steps_and_its_batch_count_against_the_cap():
     dispatch = DispatchFactory()
-    with_rules(dispatch.organization, quiet_hours_enabled=False, frequency_cap_count=1)
+    with_rules(dispatch.organization, quiet_hours_enabled=False, frequency_cap_count=2)
     (first,) = pending_logs(dispatch, 1)
 
     logs_create(
@@ -289,12 +289,17 @@ def test_the_messages_of_one_batch_count_against_the_cap():
         channel="sms",
         logs=[
             NewLog(first.lead_id, f"again-{n}", f"send-again-{n}", first.recipient, "x")
-            for n in range(2)
+            for n in range(3)
         ],
     )
 
     statuses = sorted(dispatch.logs.values_list("status", "skip_reason"))
-    assert statuses == [("pending", ""), ("pending", ""), ("skipped", "frequency_cap")]
+    assert statuses == [
+        ("pending", ""),
+        ("pending", ""),
+        ("skipped", "frequency_cap"),
+        ("skipped", "frequency_cap"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,11 @@ from automations.models import AutomationDispatch
 from automations.selectors import reminders_due
 from automations.services.reminders import reminders_send
 from campaigns.services import lifecycle
+from config.celery import app as celery_app
 from crm.models import Organization
 from crm.services.suppressions import address_suppress
 from messaging.models import CommunicationLog, LogStatus, OwnDispatch
+from messaging.services.dispatches import FINISH_DISPATCH_TASK, dispatch_finish_if_done
 from messaging.services.logs import NewLog, logs_create
 from messaging.services.recovery import logs_retry_failed
 from messaging.services.sending import logs_send_due
@@ -234,3 +236,30 @@ def test_a_help_answer_goes_to_a_suppressed_number_even_at_night(time_machine):
 
     # then it goes out at once: carriers require a HELP be answered
     assert sent_to(vendor) == {NUMBER}
+
+
+def test_a_campaign_whose_last_message_is_skipped_at_claim_completes(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a campaign of one message whose address is suppressed after expansion
+    campaign = launched_and_chunked(1)
+    expand_all(campaign)
+    log = CommunicationLog.objects.get(dispatch=campaign.dispatch_id)
+    address_suppress(
+        organization_id=campaign.organization_id,
+        channel="sms",
+        address=log.recipient,
+        reason="manual",
+    )
+    sent = []
+    monkeypatch.setattr(
+        celery_app, "send_task", lambda name, args=(), **_: sent.append((name, args))
+    )
+
+    # when its send finds it suppressed
+    with django_capture_on_commit_callbacks(execute=True):
+        logs_send_due(dispatch_id=campaign.dispatch_id, adapter=ScriptedVendor())
+
+    # then the dispatch is checked for its end, and found complete
+    assert (FINISH_DISPATCH_TASK, [campaign.dispatch_id]) in sent
+    assert dispatch_finish_if_done(dispatch_id=campaign.dispatch_id)
