@@ -60,6 +60,16 @@ CLAIMED_FIELDS = (
 # An attempt's outcome in a dispatch's window of recent attempts (auto-pause): the
 # vendor accepted it, or refused it (to retry, or for good).
 _OUTCOME_MARKS = {"sent": "0", "pending": "1", "failed": "1"}
+
+
+def _outcome_mark(status: str, error_code: str) -> str:
+    """An attempt's mark in the auto-pause window: none for a call that failed as a
+    whole (a vendor outage is retried, and says nothing about the campaign)."""
+    if error_code == VENDOR_UNAVAILABLE:
+        return ""
+    return _OUTCOME_MARKS.get(status, "")
+
+
 _rng = random.SystemRandom()
 _ZERO = Decimal("0")
 
@@ -393,12 +403,12 @@ def logs_record_results(
             ]
             outcome.next_due = outcome.last_due = None
         status_of = {row[0]: row[2] for row in rows}
+        code_of = {row[0]: row[5] for row in rows}
         recorded = _results_write(rows, vendor=vendor, now=now)
         sent_ids = [pk for pk in recorded if status_of[pk] == "sent"]
         retry_ids = [pk for pk in recorded if status_of[pk] == "pending"]
         failed_ids = [pk for pk in recorded if status_of[pk] == "failed"]
         if failed_ids:
-            code_of = {row[0]: row[5] for row in rows}
             logs_suppress_recipients(
                 failures=[(pk, vendor, code_of[pk]) for pk in failed_ids]
             )
@@ -411,7 +421,7 @@ def logs_record_results(
             # In the batch's order: a batch larger than the window keeps its last
             # attempts, not its refusals bunched at the end.
             outcomes="".join(
-                _OUTCOME_MARKS.get(status_of[log.id], "")
+                _outcome_mark(status_of[log.id], code_of[log.id])
                 for log in claimed
                 if log.id in written
             ),

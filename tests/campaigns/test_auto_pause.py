@@ -22,6 +22,7 @@ from tests.crm.factories import LeadFactory, MembershipFactory, UserFactory
 from tests.support.campaigns import expand_all, launched_and_chunked
 from tests.support.messaging import assert_counters_match_logs
 from tests.support.scripted_vendor import ScriptedVendor, accept, fail
+from vendors.base import VendorUnavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +126,25 @@ def test_a_batch_larger_than_the_window_is_judged_on_its_last_attempts(sent_task
     campaign.refresh_from_db()
     assert campaign.dispatch.recent_attempts == "0000000001"
     assert campaign.dispatch.status == Dispatch.Status.ACTIVE
+
+
+def test_a_vendor_outage_is_retried_and_does_not_pause_the_campaign(sent_tasks):
+    # Given a running campaign
+    campaign = running(30)
+
+    # When the vendor is down for two full windows of attempts
+    send(
+        campaign,
+        ScriptedVendor(raises=VendorUnavailable("503 from the vendor")),
+        batches=2,
+    )
+
+    # Then its messages wait for their retries, and the campaign runs on
+    campaign.refresh_from_db()
+    assert campaign.dispatch.status == Dispatch.Status.ACTIVE
+    assert campaign.dispatch.recent_attempts == ""
+    assert campaign.dispatch.pending == 30
+    assert lifecycle.PAUSE_TASK not in [name for name, _ in sent_tasks]
 
 
 def test_the_reason_shows_in_the_api_and_the_admin(sent_tasks, client):
