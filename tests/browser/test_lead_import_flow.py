@@ -44,14 +44,14 @@ def test_a_marketer_maps_a_shops_csv_and_downloads_its_rejects(
     page.select_option("select[aria-label=Kundennummer]", "external_id")
     page.select_option("select[aria-label=Handy]", "phones")
     page.select_option("select[aria-label=Mail]", "emails")
-    screenshot(page, "admin-import-mapping.png")
+    screenshot(page, "lead-import-mapping.png", docs_of="#mapping-form")
     page.click("#mapping-form input[type=submit]")
 
     # The result page follows the worker until the import is done.
     page.wait_for_selector("#import-report .status:text('Done')")
     assert page.inner_text("#import-report .created") == "2"
     assert page.inner_text("#rejected-rows tbody").startswith("3")
-    screenshot(page, "admin-import-result.png")
+    screenshot(page, "lead-import-result.png", docs_of="#content-main")
     with page.expect_download() as download:
         page.click("a.rejected-download")
     rejected = Path(download.value.path()).read_text()
