@@ -49,6 +49,13 @@ urlpatterns = [
         {"vendor": "sendgrid"},
         name="webhook-sendgrid-events",
     ),
+    # Twilio's status callbacks, by the name its documentation gives them.
+    path(
+        "webhooks/twilio/status",
+        ReceiptsWebhook.as_view(),
+        {"vendor": "twilio"},
+        name="webhook-twilio-status",
+    ),
     path(
         "webhooks/<str:vendor>/receipts",
         ReceiptsWebhook.as_view(),

@@ -49,7 +49,7 @@ from vendors.rate_limit import RateLimiter, RateLimitUnavailable, get_rate_limit
 if TYPE_CHECKING:
     from vendors.models import VendorAccount
 
-RECEIPTS_PATH = "/api/webhooks/twilio/receipts"
+RECEIPTS_PATH = "/api/webhooks/twilio/status"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) as our error codes.

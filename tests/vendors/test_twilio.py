@@ -150,7 +150,7 @@ def test_the_send_id_travels_in_the_status_callback_url(fake):
     [sent] = fake.sent
     assert sent.send_id == "send-7"
     assert sent.status_callback == (
-        "http://testserver/api/webhooks/twilio/receipts?send_id=send-7"
+        "http://testserver/api/webhooks/twilio/status?send_id=send-7"
     )
 
 
@@ -171,7 +171,7 @@ def test_the_registry_builds_twilio_from_settings(settings, fake):
     assert isinstance(adapter, TwilioAdapter)
     assert result.accepted
     assert fake.sent[0].status_callback.startswith(
-        "https://crm.example.com/api/webhooks/twilio/receipts?"
+        "https://crm.example.com/api/webhooks/twilio/status?"
     )
 
 
@@ -371,7 +371,7 @@ def test_the_fake_calls_status_callbacks_back_signed(fake):
     ]
     path, signature, params = received[1]
     assert params["ErrorCode"] == "30003"
-    assert path == "/api/webhooks/twilio/receipts?send_id=send-1"
+    assert path == "/api/webhooks/twilio/status?send_id=send-1"
     assert signature == twilio_signature(callbacks.auth_token, public + path, params)
 
 
