@@ -17,6 +17,7 @@ from crm.models import Channel, Organization, Segment
 from crm.selectors import segment_preview
 from crm.services.demo_data import demo_leads_csv, demo_owner_ready
 from crm.services.lead_import import lead_import_csv
+from crm.services.organizations import organization_settings_update
 from crm.services.segments import segment_create
 from messaging.services.dispatches import dispatch_reconcile
 
@@ -51,6 +52,13 @@ class Command(BaseCommand):
         organization, _ = Organization.objects.get_or_create(
             slug=org, defaults={"name": org.replace("-", " ").title()}
         )
+        # The demo's leads live in time zones around the world: with quiet hours on,
+        # a share of them would wait hours for their morning, so the demo runs with
+        # them off (docs/consent.md).
+        organization_settings_update(
+            organization=organization, quiet_hours_enabled=False
+        )
+        self.stdout.write("Quiet hours are off for the demo organization")
         campaign = self._prepare(organization, leads)
         with ExitStack() as stack:
             self._start_workers(stack, workers, workers_running)
